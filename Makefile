@@ -1,0 +1,153 @@
+# oneroof - build, test, bench.
+#   make            library, guests, tests, bench binary
+#   make test       build and run every test (cmocka), summary last
+#   make bench      run the default benchmark matrix, write RESULTS.md + plots
+#   make test-asan  the suite under ASan+UBSan (build-asan/)
+#   make test-tsan  the suite under TSan (build-tsan/)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       ?= build
+CC      ?= cc
+NASM    ?= nasm
+ROOF_COPY ?= asm
+SAN     ?=
+VERSION := 0.1.0
+
+GCCINC  := $(shell $(CC) -print-file-name=include)
+WARN    := -Wall -Wextra -Werror
+INC     := -Iinclude -Istate -Ifastpath -Ifastpath/host
+OPT     ?= -O2 -g
+CFLAGS_COMMON := -std=c11 $(WARN) $(OPT) -fPIC $(INC) $(SAN)
+ifeq ($(ROOF_COPY),c)
+CFLAGS_COMMON += -DROOF_COPY_C
+endif
+ifneq ($(ROOF_CHECKED),)
+CFLAGS_COMMON += -DROOF_CHECKED=1
+endif
+# Hot path: no libc headers, no libc calls (only gcc's own freestanding headers).
+CFLAGS_FREE := $(CFLAGS_COMMON) -ffreestanding -nostdinc -isystem $(GCCINC) \
+               -fno-stack-protector
+CFLAGS_HOST := $(CFLAGS_COMMON) -D_GNU_SOURCE -pthread
+LDLIBS_HOST := -pthread -lm
+
+FREE_SRCS := $(wildcard state/*.c) $(wildcard fastpath/*.c) \
+             $(wildcard kernels/*/client/*.c)
+HOST_SRCS := $(wildcard fastpath/host/*.c) $(wildcard kernels/*/*.c)
+ASM_SRCS  := $(wildcard fastpath/asm/*.asm)
+
+FREE_OBJS := $(FREE_SRCS:%.c=$(B)/obj/%.o)
+HOST_OBJS := $(HOST_SRCS:%.c=$(B)/obj/%.o)
+ASM_OBJS  := $(ASM_SRCS:%.asm=$(B)/obj/%.o)
+LIB_OBJS  := $(FREE_OBJS) $(HOST_OBJS) $(ASM_OBJS)
+
+GUEST_SRCS := $(wildcard microbench/guests/*.asm) $(wildcard tests/guests/*.asm)
+GUESTS     := $(patsubst %.asm,$(B)/guests/%.bin,$(notdir $(GUEST_SRCS)))
+
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+TEST_UTIL := $(wildcard tests/util/*.c)
+BENCH_SRCS := $(wildcard microbench/*.c)
+
+STATIC := $(B)/liboneroof.a
+SHARED := $(B)/liboneroof.so
+
+.PHONY: all lib guests tests bench test test-asan test-tsan check-freestanding deps \
+        install clean perf fuzz fuzz-smoke soak
+.DEFAULT_GOAL := all
+
+all: lib guests tests $(B)/roof-bench
+
+lib: $(STATIC) $(SHARED)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(filter $<,$(FREE_SRCS)),$(CC) $(CFLAGS_FREE),$(CC) $(CFLAGS_HOST)) -MMD -MP -c $< -o $@
+
+$(B)/obj/%.o: %.asm
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf64 -g -Ox $< -o $@
+
+$(STATIC): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,liboneroof.so.0 $(SAN) -o $@ $^ $(LDLIBS_HOST)
+
+# Guests are flat binaries: nasm -f bin.
+guests: $(GUESTS)
+$(B)/guests/%.bin: microbench/guests/%.asm
+	@mkdir -p $(dir $@)
+	$(NASM) -f bin $< -o $@
+$(B)/guests/%.bin: tests/guests/%.asm
+	@mkdir -p $(dir $@)
+	$(NASM) -f bin $< -o $@
+
+tests: $(TEST_BINS)
+$(B)/tests/%: tests/%.c $(TEST_UTIL) $(STATIC) $(GUESTS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_HOST) -Itests -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
+	    $< $(TEST_UTIL) $(STATIC) -lcmocka $(LDLIBS_HOST) -o $@
+
+$(B)/roof-bench: $(BENCH_SRCS) $(STATIC) $(GUESTS)
+	@mkdir -p $(dir $@)
+	$(if $(BENCH_SRCS),$(CC) $(CFLAGS_HOST) -Imicrobench \
+	    -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
+	    $(BENCH_SRCS) $(STATIC) $(LDLIBS_HOST) -o $@,@echo "no bench sources yet")
+
+# The hot path must link with nothing but these from the outside world.
+FREE_ALLOWED := memcpy memset memmove memcmp
+check-freestanding: $(FREE_OBJS) $(ASM_OBJS)
+	@ld -r -o $(B)/hotpath.o $(FREE_OBJS) $(ASM_OBJS)
+	@undef=$$(nm -u $(B)/hotpath.o | awk '{print $$2}' | \
+	    grep -vxE '$(subst $() $(),|,$(FREE_ALLOWED))' || true); \
+	if [ -n "$$undef" ]; then \
+	    echo "check-freestanding: hot path needs outside symbols:"; echo "$$undef"; exit 1; \
+	else echo "check-freestanding: ok ($(words $(FREE_OBJS) $(ASM_OBJS)) objects, no libc/Linux symbols)"; fi
+
+# Installs missing Debian packages (as root) so a fresh machine needs nothing else.
+deps:
+	@bash .ci/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(if $(SAN),,check-freestanding)
+	@bash tests/run-tests.sh $(B)
+
+test-asan:
+	$(MAKE) B=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+test-tsan:
+	$(MAKE) B=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash microbench/run-bench.sh $(B)
+
+perf: deps
+	@$(MAKE) --no-print-directory all
+	@bash microbench/run-perf.sh $(B)
+
+# 10^7 random (mask, state) cases: nasm vs C masked copy, 0 mismatches.
+FUZZ_SMOKE_CASES ?= 10000000
+fuzz-smoke: $(B)/fuzz_smoke_copy
+	$(B)/fuzz_smoke_copy $(FUZZ_SMOKE_CASES)
+$(B)/fuzz_smoke_copy: tests/fuzz_smoke_copy.c $(STATIC)
+	$(CC) $(CFLAGS_HOST) $< $(STATIC) $(LDLIBS_HOST) -o $@
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/oneroof \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/liboneroof.so.0
+	ln -sf liboneroof.so.0 $(DESTDIR)$(PREFIX)/lib/liboneroof.so
+	install -m 644 include/oneroof.h state/roof_state.h $(DESTDIR)$(PREFIX)/include/oneroof/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' oneroof.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/oneroof.pc
+
+clean:
+	rm -rf build build-asan build-tsan build-c
+
+-include $(LIB_OBJS:.o=.d)
