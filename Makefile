@@ -86,10 +86,13 @@ $(B)/guests/%.bin: tests/guests/%.asm
 	@mkdir -p $(dir $@)
 	$(NASM) -f bin $< -o $@
 
-tests: $(TEST_BINS)
+tests: $(TEST_BINS) $(B)/tests/list-kernels
+$(B)/tests/list-kernels: tests/list_kernels.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_HOST) $< $(STATIC) $(LDLIBS_HOST) -o $@
 $(B)/tests/%: tests/%.c $(TEST_UTIL) $(STATIC) $(GUESTS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_HOST) -Itests -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
+	$(CC) $(CFLAGS_HOST) -Itests -Itests/util -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
 	    $< $(TEST_UTIL) $(STATIC) -lcmocka $(LDLIBS_HOST) -o $@
 
 $(B)/roof-bench: $(BENCH_SRCS) $(STATIC) $(GUESTS)

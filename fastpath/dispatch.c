@@ -99,8 +99,14 @@ static roof_action unhandled_exit(roof_state *s)
 	case ROOF_EXIT_IRQ_WINDOW:
 		return ROOF_RESUME;
 	case ROOF_EXIT_IO:
-		if (s->info.io.dir == ROOF_DIR_IN)
+		if (s->info.io.dir == ROOF_DIR_IN) {
 			s->info.io.data = 0xffffffffu; /* floating bus */
+			if (s->info.io.string && s->info.io.buffer) {
+				uint32_t n = s->info.io.count * s->info.io.size;
+				for (uint32_t i = 0; i < n; i++)
+					s->info.io.buffer[i] = 0xff;
+			}
+		}
 		return ROOF_RESUME;
 	case ROOF_EXIT_MMIO:
 		if (s->info.mmio.dir == ROOF_DIR_READ)
@@ -111,9 +117,7 @@ static roof_action unhandled_exit(roof_state *s)
 		s->info.msr.fault = 1; /* #GP, as for an unknown MSR */
 		return ROOF_RESUME;
 	case ROOF_EXIT_CPUID:
-		s->info.cpuid.eax = s->info.cpuid.ebx = 0;
-		s->info.cpuid.ecx = s->info.cpuid.edx = 0;
-		return ROOF_RESUME;
+		return ROOF_RESUME; /* the backend prefilled the policy's answer */
 	default:
 		return ROOF_STOP;
 	}

@@ -132,6 +132,14 @@ int roof_vm_set_cpuid(roof_vm *vm, const struct roof_cpuid_entry *e, size_t n);
 int roof_vm_cpuid_lookup(roof_vm *vm, uint32_t leaf, uint32_t subleaf,
 			 struct roof_cpuid_entry *out);
 
+/* cpuid sites: guest-virtual addresses of cpuid instructions that exit to
+ * the VMM as ROOF_EXIT_CPUID on every backend (at most 4: they are hardware
+ * breakpoints on the KVM substrate). cpuid elsewhere is answered from the
+ * policy table inside KVM, the fastest cpuid there is. info.cpuid arrives
+ * filled with the policy's answer; the handler may change it. Set before
+ * the first vCPU is created. */
+int roof_vm_set_cpuid_exits(roof_vm *vm, const uint64_t *gva, size_t n);
+
 /* MSRs the VMM handles: accesses exit as MSR_READ / MSR_WRITE; all other
  * MSRs stay in the kernel. Set before the first vCPU runs. */
 int roof_vm_set_msr_exits(roof_vm *vm, const uint32_t *msrs, size_t n);
@@ -173,6 +181,11 @@ int roof_vcpu_on_exit(roof_vcpu *vcpu, roof_exit reason, roof_exit_handler fn,
 int roof_vcpu_run(roof_vcpu *vcpu);
 /* Request a PAUSED exit (non-blocking). */
 int roof_vcpu_pause(roof_vcpu *vcpu);
+
+/* Block until the vCPU is stopped (a handler returned ROOF_STOP, or it has
+ * not run yet), at most timeout_ns; ROOF_EBUSY on timeout. Not on the
+ * vCPU's own entrypoint while a handler of it waits there. */
+int roof_vcpu_wait_stopped(roof_vcpu *vcpu, uint64_t timeout_ns);
 
 typedef bool (*roof_state_fn)(roof_vcpu *vcpu, roof_state *state, void *ctx);
 /* On the vCPU's entrypoint, with the vCPU stopped: fn accesses the state;

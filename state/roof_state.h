@@ -126,9 +126,11 @@ struct roof_exit_io {
 	uint16_t port;
 	uint8_t size;   /* 1, 2 or 4 bytes */
 	uint8_t dir;    /* ROOF_DIR_OUT / ROOF_DIR_IN */
-	uint8_t string; /* ins/outs: data is not in ax; completed by backend */
+	uint8_t string; /* ins/outs: the items are in buffer, not in data */
 	uint8_t rep;
 	uint32_t data;  /* out: the value written; in: the handler sets it */
+	uint32_t count; /* items (1 unless a string instruction batched more) */
+	uint8_t *buffer;/* string: count*size bytes (out: read; in: fill) */
 };
 
 struct roof_exit_mmio {
@@ -217,9 +219,12 @@ typedef struct roof_state {
 	uint64_t bp, si, di;
 	/* ESP */
 	uint64_t sp;
-	/* EIP: ip of the exiting instruction and its length. A backend that has
-	 * already retired the instruction reports the next ip and ip_len = 0, so
-	 * ip + ip_len is always the next instruction. */
+	/* EIP: ip and the exiting instruction's length. HLT: ip is the hlt and
+	 * ip_len 1; resuming without moving ip runs the hlt again (VMX). IO,
+	 * MMIO, MSR and CPUID exits are completed and retired by the backend: a
+	 * handler leaves ip alone; ip_len is 0 where the backend does not know
+	 * the length (kvm), the VMX length on the model kernels. PAUSED and
+	 * STARTUP: ip is where the guest resumes, ip_len 0. */
 	uint64_t ip, ip_len;
 	/* EFL */
 	uint64_t flags;
@@ -242,7 +247,9 @@ typedef struct roof_state {
 	uint32_t inj_info, inj_error;
 	/* STA */
 	uint32_t intr_state, actv_state;
-	/* TSC: tsc_offset, when written, is applied as a delta (Genode) */
+	/* TSC: tsc_offset = guest TSC - host TSC. Writing it sets the offset;
+	 * a backend whose kernel takes a delta (Genode's NOVA) sends the
+	 * difference to the delivered value. */
 	uint64_t tsc, tsc_offset;
 	/* EFER */
 	uint64_t efer;

@@ -1,19 +1,39 @@
-/* backends.c - the registry of kernels/<k>/ backends, chosen at run time. */
+/*
+ * backends.c - the registry of kernels/<k>/ backends, chosen at run time
+ * (roof_vm_open's name, or $ROOF_KERNEL). Each backend defines its
+ * roof_backend_<name>; the model kernels are weak references so that a
+ * build without one still links and lists what it has.
+ */
 #include <string.h>
 
 #include "roof_host.h"
 
 extern const struct roof_backend_ops roof_backend_kvm;
+extern const struct roof_backend_ops roof_backend_nova __attribute__((weak));
+extern const struct roof_backend_ops roof_backend_sel4 __attribute__((weak));
+extern const struct roof_backend_ops roof_backend_foc __attribute__((weak));
+extern const struct roof_backend_ops roof_backend_hw __attribute__((weak));
 
-static const struct roof_backend_ops *const backends[] = {
-	&roof_backend_kvm,
-};
+static const struct roof_backend_ops *backend_at(size_t i)
+{
+	switch (i) {
+	case 0: return &roof_backend_kvm;
+	case 1: return &roof_backend_nova;
+	case 2: return &roof_backend_sel4;
+	case 3: return &roof_backend_foc;
+	case 4: return &roof_backend_hw;
+	default: return NULL;
+	}
+}
+#define NBACKENDS 5
 
 const struct roof_backend_ops *roof_backend_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
-		if (strcmp(backends[i]->name, name) == 0)
-			return backends[i];
+	for (size_t i = 0; i < NBACKENDS; i++) {
+		const struct roof_backend_ops *b = backend_at(i);
+		if (b && strcmp(b->name, name) == 0)
+			return b;
+	}
 	return NULL;
 }
 
@@ -21,11 +41,13 @@ const char *roof_backend_names(void)
 {
 	static char names[128];
 	if (!names[0]) {
-		for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-			if (i)
+		for (size_t i = 0; i < NBACKENDS; i++) {
+			const struct roof_backend_ops *b = backend_at(i);
+			if (!b)
+				continue;
+			if (names[0])
 				strncat(names, ", ", sizeof names - strlen(names) - 1);
-			strncat(names, backends[i]->name,
-				sizeof names - strlen(names) - 1);
+			strncat(names, b->name, sizeof names - strlen(names) - 1);
 		}
 	}
 	return names;

@@ -20,6 +20,7 @@
 #define ROOF_MAX_EPS 16
 #define ROOF_MAX_CPUID 128
 #define ROOF_MAX_MSR_EXITS 64
+#define ROOF_MAX_CPUID_SITES 4 /* hardware breakpoints */
 
 struct roof_mem_region {
 	uint64_t gpa, size;
@@ -131,6 +132,8 @@ struct roof_vm {
 	size_t ncpuid;
 	uint32_t msr_exits[ROOF_MAX_MSR_EXITS];
 	size_t nmsr_exits;
+	uint64_t cpuid_sites[ROOF_MAX_CPUID_SITES];
+	size_t ncpuid_sites;
 	struct roof_vcpu *vcpus[ROOF_MAX_VCPUS];
 	unsigned nvcpus;
 	struct roof_ep *eps[ROOF_MAX_EPS];

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "roof_host.h"
@@ -386,6 +387,29 @@ int roof_vcpu_with_state(roof_vcpu *v, roof_state_fn fn, void *ctx)
 	pthread_mutex_unlock(&h->lock);
 	return rc ? roof_vcpu_fail(v, rc, "with_state: writing the state back "
 				   "failed: %s", h->err) : ROOF_OK;
+}
+
+int roof_vcpu_wait_stopped(roof_vcpu *v, uint64_t timeout_ns)
+{
+	CHECK_VCPU(v);
+	struct roof_vcpu_host *h = host_of(v);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	uint64_t ns = (uint64_t)until.tv_nsec + timeout_ns % 1000000000u;
+	until.tv_sec += (time_t)(timeout_ns / 1000000000u + ns / 1000000000u);
+	until.tv_nsec = (long)(ns % 1000000000u);
+	pthread_mutex_lock(&h->lock);
+	int err = 0;
+	while ((h->run_state == ROOF_VCPU_RUNNING || h->run_requested) &&
+	       err != ETIMEDOUT)
+		err = pthread_cond_timedwait(&h->cond, &h->lock, &until);
+	bool stopped = !(h->run_state == ROOF_VCPU_RUNNING || h->run_requested);
+	pthread_mutex_unlock(&h->lock);
+	if (!stopped)
+		return roof_vcpu_fail(v, ROOF_EBUSY,
+			"wait_stopped: vCPU %u still running after %llu ns",
+			v->id, (unsigned long long)timeout_ns);
+	return ROOF_OK;
 }
 
 int roof_vcpu_stats(const roof_vcpu *v, struct roof_stats *out)

@@ -478,3 +478,26 @@ int roof_vm_set_msr_exits(roof_vm *vm, const uint32_t *msrs, size_t n)
 	pthread_mutex_unlock(&vm->lock);
 	return rc;
 }
+
+int roof_vm_set_cpuid_exits(roof_vm *vm, const uint64_t *gva, size_t n)
+{
+	CHECK_VM(vm);
+	if (n && !gva)
+		return roof_vm_fail(vm, ROOF_EINVAL, "set_cpuid_exits: list NULL");
+	if (n > ROOF_MAX_CPUID_SITES)
+		return roof_vm_fail(vm, ROOF_ERANGE,
+			"set_cpuid_exits: %zu sites; at most %d (they are "
+			"hardware breakpoints)", n, ROOF_MAX_CPUID_SITES);
+	pthread_mutex_lock(&vm->lock);
+	int rc = ROOF_OK;
+	if (vm->nvcpus)
+		rc = roof_vm_fail(vm, ROOF_EBUSY,
+			"set_cpuid_exits: set the sites before creating vCPUs");
+	else {
+		if (n)
+			memcpy(vm->cpuid_sites, gva, n * sizeof *gva);
+		vm->ncpuid_sites = n;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
+}

@@ -1,0 +1,1926 @@
+/*
+ * kvm_hw.c - the KVM vCPU as x86 hardware (see kvm_hw.h).
+ *
+ * KVM API facts used here: Documentation/virt/kvm/api.rst (KVM_CAP_SYNC_REGS,
+ * KVM_CAP_IMMEDIATE_EXIT, KVM_SET_SIGNAL_MASK, KVM_CAP_X86_USER_SPACE_MSR,
+ * KVM_X86_SET_MSR_FILTER, KVM_SET_GUEST_DEBUG, KVM_VCPU_TSC_CTRL) and
+ * <linux/kvm.h>. Behaviour of this substrate that the code relies on was
+ * checked on the machine (RESULTS.md, "Substrate"):
+ *   - out, mmio writes and hlt are retired before the exit reaches user
+ *     space; in, mmio reads and rdmsr/wrmsr are finished on the next entry;
+ *   - syncing sregs or events costs a measurable share of a round trip, so
+ *     the sync classes are chosen per exit (prediction below);
+ *   - rdtscp is not emulated (emulation failure): it is finished here from
+ *     the vCPU's own TSC and TSC_AUX MSRs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "kvm_hw.h"
+#include "transfer_plan.h"
+#include "x86_arch.h"
+
+/* MSR indices (Intel SDM Vol. 4, Table 2-2). */
+#define MSR_TSC 0x10u
+#define MSR_SYSENTER_CS 0x174u
+#define MSR_SYSENTER_ESP 0x175u
+#define MSR_SYSENTER_EIP 0x176u
+#define MSR_XSS 0xda0u
+#define MSR_STAR 0xc0000081u
+#define MSR_LSTAR 0xc0000082u
+#define MSR_CSTAR 0xc0000083u
+#define MSR_FMASK 0xc0000084u
+#define MSR_KERNEL_GS_BASE 0xc0000102u
+#define MSR_TSC_AUX 0xc0000103u
+
+#define CR0_PE (1ull << 0)
+#define CR0_NW (1ull << 29)
+#define CR0_CD (1ull << 30)
+#define CR0_PG (1ull << 31)
+#define CR4_PAE (1ull << 5)
+#define CR4_OSXSAVE (1ull << 18)
+#define EFER_LME (1ull << 8)
+#define EFER_LMA (1ull << 10)
+
+/* Group classes. */
+#define G_SYNC_REGS                                                           \
+	(ROOF_G_ACDB | ROOF_G_EBSD | ROOF_G_ESP | ROOF_G_EIP | ROOF_G_EFL |  \
+	 ROOF_G_R8_R15)
+#define G_SYNC_SREGS                                                          \
+	(ROOF_G_ESDS | ROOF_G_FSGS | ROOF_G_CSSS | ROOF_G_TR | ROOF_G_LDTR |  \
+	 ROOF_G_GDTR | ROOF_G_IDTR | ROOF_G_CR | ROOF_G_EFER | ROOF_G_TPR |   \
+	 ROOF_G_PDPTE)
+#define G_SYNC_EVENTS (ROOF_G_INJ | ROOF_G_STA)
+#define G_LOCAL (ROOF_G_QUAL | ROOF_G_CTRL | ROOF_G_PDPTE | ROOF_G_TPR)
+#define G_MSR                                                                 \
+	(ROOF_G_SYS | ROOF_G_SYSCALL | ROOF_G_TSC | ROOF_G_TSC_AUX |          \
+	 ROOF_G_XSAVE)
+#define G_IOCTL (G_MSR | ROOF_G_DR | ROOF_G_FPU)
+/* Groups an exit can change without an exit to user space, so the cache
+ * drops them at every entry. SYSCALL (swapgs changes kernel_gs_base) only
+ * in long mode; XSAVE (xsetbv changes xcr0) only with CR4.OSXSAVE. The rest
+ * of the MSR groups change only through wrmsr, which the MSR filter sends
+ * here (write intercept), so their cache is exact. */
+#define G_VOLATILE (ROOF_G_TSC | ROOF_G_DR | ROOF_G_FPU)
+
+#define CLS_REGS KVM_SYNC_X86_REGS
+#define CLS_SREGS KVM_SYNC_X86_SREGS
+#define CLS_EVENTS KVM_SYNC_X86_EVENTS
+#define CLS_ALL (CLS_REGS | CLS_SREGS | CLS_EVENTS)
+
+#define MAX_CPUID_SITES 4
+/* exits a sync class stays on after the last exit that needed it */
+#define CLASS_TTL 64
+static unsigned classes_of(uint64_t groups);
+#define MAX_FILTER_MSRS 96
+
+struct khw_vm {
+	struct roof_vm *vm;
+	int kvm_fd, vm_fd;
+	int run_size;
+	unsigned nslots;
+	bool tsc_offset_attr; /* KVM_VCPU_TSC_OFFSET available */
+	bool configured;      /* cpuid table, MSR filter built */
+	struct kvm_cpuid2 *cpuid; /* the table every vCPU gets */
+	int recall_sig;
+};
+
+/* The ioctl-group register cache (kvm_hw.h). */
+struct reg_cache {
+	uint64_t valid; /* groups held */
+	uint64_t dirty; /* groups to write before the next entry */
+	uint64_t sys[3];
+	uint64_t syscall[5];
+	uint64_t tsc, tsc_offset;
+	uint64_t tsc_aux;
+	uint64_t xcr0, xss;
+	struct kvm_debugregs dbg;
+	struct kvm_xsave *xsave;
+	/* what the TSC group delivered, to tell a write from a round trip */
+	uint64_t tsc_delivered, offset_delivered;
+};
+
+struct khw_vcpu {
+	struct khw_vm *k;
+	struct roof_vcpu *core;
+	int fd;
+	unsigned id;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_known;
+	struct roof_transfer_plan plan; /* kvm_sync_regs <-> roof_state */
+	struct khw_counters cnt;
+	uint64_t dummy_counter;
+
+	struct khw_exit exit;
+	unsigned fresh;          /* sync classes that hold the current state */
+	unsigned dirty_cls;      /* sync classes written since the exit */
+	uint64_t need[ROOF_EXIT_COUNT];
+	uint64_t qual[2];
+	uint32_t ctrl[2];
+	uint32_t tpr_threshold;
+	bool completed;          /* khw_complete ran for this exit */
+	/* state writes queued while KVM still owes a completion */
+	uint64_t deferred;
+	const roof_state *deferred_src;
+	/* a written value the entry checks refused: INVALID_STATE next entry */
+	bool entry_invalid;
+
+	struct reg_cache cache;
+	uint64_t soft_tsc_offset; /* without KVM_VCPU_TSC_OFFSET: our delta */
+	uint8_t class_ttl[3];     /* exits left for which a class is synced */
+	uint64_t cpuid_sites[MAX_CPUID_SITES];
+	unsigned ncpuid_sites;
+	char err[ROOF_ERR_LEN];
+};
+
+static void fail_msg(struct khw_vcpu *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void fail_msg(struct khw_vcpu *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+}
+
+const char *khw_error(const struct khw_vcpu *c)
+{
+	return c->err;
+}
+
+static inline void count_ioctl(struct khw_vcpu *c)
+{
+	(*c->cnt.ioctls)++;
+}
+
+/* ---- VM ------------------------------------------------------------------ */
+static void recall_handler(int sig)
+{
+	(void)sig; /* only interrupts KVM_RUN */
+}
+
+int khw_vm_open(struct roof_vm *vm, struct khw_vm **out)
+{
+	*out = NULL;
+	struct khw_vm *k = calloc(1, sizeof *k);
+	if (!k)
+		return roof_vm_fail(vm, ROOF_ENOMEM, "kvm: out of memory");
+	k->vm = vm;
+	k->vm_fd = -1;
+	k->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (k->kvm_fd < 0) {
+		int e = errno;
+		free(k);
+		return roof_vm_fail(vm, e == ENOENT ? ROOF_ENOENT : ROOF_EKERNEL,
+				    "kvm: cannot open /dev/kvm: %s", strerror(e));
+	}
+	int api = ioctl(k->kvm_fd, KVM_GET_API_VERSION, 0);
+	int rc = ROOF_OK;
+	if (api != KVM_API_VERSION) {
+		rc = roof_vm_fail(vm, ROOF_EKERNEL,
+				  "kvm: API version %d, need %d", api,
+				  KVM_API_VERSION);
+		goto fail;
+	}
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
+		{KVM_CAP_SYNC_REGS, "KVM_CAP_SYNC_REGS"},
+		{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+		{KVM_CAP_X86_USER_SPACE_MSR, "KVM_CAP_X86_USER_SPACE_MSR"},
+		{KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER"},
+		{KVM_CAP_SET_GUEST_DEBUG, "KVM_CAP_SET_GUEST_DEBUG"},
+		{KVM_CAP_XSAVE, "KVM_CAP_XSAVE"},
+		{KVM_CAP_XCRS, "KVM_CAP_XCRS"},
+		{KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS"},
+		{KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS"},
+	};
+	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+		if (ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
+			rc = roof_vm_fail(vm, ROOF_ENOSYS,
+					  "kvm: this KVM lacks %s", need[i].name);
+			goto fail;
+		}
+	}
+	int sync = ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	if ((sync & CLS_ALL) != CLS_ALL) {
+		rc = roof_vm_fail(vm, ROOF_ENOSYS,
+				  "kvm: sync_regs classes 0x%x, need regs, "
+				  "sregs and events", sync);
+		goto fail;
+	}
+	k->run_size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (k->run_size < (int)sizeof(struct kvm_run)) {
+		rc = roof_vm_fail(vm, ROOF_EKERNEL,
+				  "kvm: KVM_GET_VCPU_MMAP_SIZE: %s",
+				  strerror(errno));
+		goto fail;
+	}
+	k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, 0);
+	if (k->vm_fd < 0) {
+		rc = roof_vm_fail(vm, ROOF_EKERNEL, "kvm: KVM_CREATE_VM: %s",
+				  strerror(errno));
+		goto fail;
+	}
+	int slots = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	k->nslots = slots > 0 ? (unsigned)slots : 32;
+	/* MSRs the VMM or the register cache intercept exit to user space. */
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR,
+				     .args = {KVM_MSR_EXIT_REASON_FILTER}};
+	if (ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+		rc = roof_vm_fail(vm, ROOF_EKERNEL,
+				  "kvm: enable KVM_CAP_X86_USER_SPACE_MSR: %s",
+				  strerror(errno));
+		goto fail;
+	}
+	/* Recall signal: a no-op handler; blocked outside KVM_RUN. */
+	k->recall_sig = SIGRTMIN + 5;
+	struct sigaction old;
+	if (sigaction(k->recall_sig, NULL, &old) == 0 &&
+	    old.sa_handler == SIG_DFL) {
+		struct sigaction sa = {.sa_handler = recall_handler};
+		sigemptyset(&sa.sa_mask);
+		sigaction(k->recall_sig, &sa, NULL);
+	}
+	*out = k;
+	return ROOF_OK;
+fail:
+	if (k->vm_fd >= 0)
+		close(k->vm_fd);
+	close(k->kvm_fd);
+	free(k);
+	return rc;
+}
+
+void khw_vm_close(struct khw_vm *k)
+{
+	if (!k)
+		return;
+	free(k->cpuid);
+	if (k->vm_fd >= 0)
+		close(k->vm_fd);
+	close(k->kvm_fd);
+	free(k);
+}
+
+unsigned khw_max_slots(struct khw_vm *k)
+{
+	return k->nslots;
+}
+
+int khw_mem_map(struct khw_vm *k, struct roof_mem_region *r)
+{
+	struct kvm_userspace_memory_region m = {
+		.slot = (uint32_t)r->slot,
+		.flags = (r->flags & ROOF_MEM_READONLY) ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = r->gpa,
+		.memory_size = r->size,
+		.userspace_addr = (uintptr_t)r->host,
+	};
+	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
+		return roof_vm_fail(k->vm, ROOF_EKERNEL,
+			"kvm: map [0x%llx, +0x%llx) into slot %d: %s",
+			(unsigned long long)r->gpa,
+			(unsigned long long)r->size, r->slot, strerror(errno));
+	return ROOF_OK;
+}
+
+int khw_mem_unmap(struct khw_vm *k, struct roof_mem_region *r)
+{
+	struct kvm_userspace_memory_region m = {
+		.slot = (uint32_t)r->slot,
+		.guest_phys_addr = r->gpa,
+		.memory_size = 0,
+		.userspace_addr = (uintptr_t)r->host,
+	};
+	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
+		return roof_vm_fail(k->vm, ROOF_EKERNEL,
+			"kvm: unmap slot %d at 0x%llx: %s", r->slot,
+			(unsigned long long)r->gpa, strerror(errno));
+	return ROOF_OK;
+}
+
+void *khw_guest_ptr(struct khw_vcpu *c, uint64_t gpa, uint64_t len)
+{
+	return roof_host_gpa(c->k->vm, gpa, len);
+}
+
+/* ---- VM configuration at the first vCPU: cpuid table, MSR filter ---------- */
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *t, uint32_t fn,
+					   uint32_t idx)
+{
+	for (uint32_t i = 0; i < t->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &t->entries[i];
+		if (e->function != fn)
+			continue;
+		if ((e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e->index != idx)
+			continue;
+		return e;
+	}
+	return NULL;
+}
+
+static int build_cpuid(struct khw_vm *k)
+{
+	struct roof_vm *vm = k->vm;
+	uint32_t cap = 256;
+	struct kvm_cpuid2 *t = NULL;
+	for (;;) {
+		t = calloc(1, sizeof *t + (cap + ROOF_MAX_CPUID) *
+					      sizeof(struct kvm_cpuid_entry2));
+		if (!t)
+			return roof_vm_fail(vm, ROOF_ENOMEM, "kvm: out of memory");
+		t->nent = cap;
+		if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, t) == 0)
+			break;
+		int e = errno;
+		free(t);
+		if (e != E2BIG || cap >= 4096)
+			return roof_vm_fail(vm, ROOF_EKERNEL,
+					    "kvm: KVM_GET_SUPPORTED_CPUID: %s",
+					    strerror(e));
+		cap *= 2;
+	}
+	/* rdtscp: this backend finishes it when KVM cannot (see top). */
+	struct kvm_cpuid_entry2 *ext = cpuid_find(t, 0x80000001u, 0);
+	if (ext)
+		ext->edx |= 1u << 27;
+	/* The unified FPU image holds 2560 bytes (Genode's Vcpu_state): keep
+	 * the XSAVE components the guest may enable within that. */
+	struct kvm_cpuid_entry2 *xs = cpuid_find(t, 0xd, 0);
+	if (xs && xs->ecx > ROOF_FPU_SIZE) {
+		free(t);
+		return roof_vm_fail(vm, ROOF_ENOSYS,
+			"kvm: XSAVE area of %u bytes exceeds the %d-byte FPU "
+			"image", xs->ecx, ROOF_FPU_SIZE);
+	}
+	/* The VMM's policy replaces whole leaves: drop the supported entries
+	 * of every leaf it names, then add its entries. */
+	for (size_t i = 0; i < vm->ncpuid; i++) {
+		uint32_t leaf = vm->cpuid[i].leaf;
+		uint32_t kept = 0;
+		for (uint32_t j = 0; j < t->nent; j++)
+			if (t->entries[j].function != leaf)
+				t->entries[kept++] = t->entries[j];
+		t->nent = kept;
+	}
+	for (size_t i = 0; i < vm->ncpuid; i++) {
+		const struct roof_cpuid_entry *p = &vm->cpuid[i];
+		struct kvm_cpuid_entry2 *e = &t->entries[t->nent++];
+		memset(e, 0, sizeof *e);
+		e->function = p->leaf;
+		e->index = p->subleaf;
+		if (p->flags & ROOF_CPUID_SUBLEAF)
+			e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+		e->eax = p->eax;
+		e->ebx = p->ebx;
+		e->ecx = p->ecx;
+		e->edx = p->edx;
+	}
+	k->cpuid = t;
+	return ROOF_OK;
+}
+
+/* MSRs whose writes come to user space: the VMM's (reads too) and those the
+ * register cache must see. Bitmap bit = 1 allows, 0 sends to user space. */
+static const uint32_t cache_msrs[] = {
+	MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, MSR_XSS,
+	MSR_STAR,        MSR_LSTAR,        MSR_CSTAR,        MSR_FMASK,
+	MSR_KERNEL_GS_BASE, MSR_TSC_AUX,
+};
+
+static bool vmm_msr(const struct roof_vm *vm, uint32_t index)
+{
+	for (size_t i = 0; i < vm->nmsr_exits; i++)
+		if (vm->msr_exits[i] == index)
+			return true;
+	return false;
+}
+
+static int add_filter_range(struct kvm_msr_filter *f, uint8_t bitmaps[][16],
+			    uint32_t flags, const uint32_t *msrs, size_t n)
+{
+	/* One range per 128-MSR window that holds listed MSRs. */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t base = msrs[i] & ~127u;
+		unsigned r;
+		for (r = 0; r < KVM_MSR_FILTER_MAX_RANGES && f->ranges[r].nmsrs;
+		     r++)
+			if (f->ranges[r].base == base &&
+			    f->ranges[r].flags == flags)
+				break;
+		if (r == KVM_MSR_FILTER_MAX_RANGES)
+			return -1;
+		if (!f->ranges[r].nmsrs) {
+			f->ranges[r].flags = flags;
+			f->ranges[r].base = base;
+			f->ranges[r].nmsrs = 128;
+			memset(bitmaps[r], 0xff, 16);
+			f->ranges[r].bitmap = bitmaps[r];
+		}
+		uint32_t bit = msrs[i] - base;
+		bitmaps[r][bit / 8] &= (uint8_t)~(1u << (bit % 8));
+	}
+	return 0;
+}
+
+static int build_msr_filter(struct khw_vm *k)
+{
+	struct roof_vm *vm = k->vm;
+	struct kvm_msr_filter f = {.flags = KVM_MSR_FILTER_DEFAULT_ALLOW};
+	static uint8_t bitmaps[KVM_MSR_FILTER_MAX_RANGES][16];
+	memset(bitmaps, 0, sizeof bitmaps);
+	uint32_t writes[MAX_FILTER_MSRS];
+	size_t nw = 0;
+	for (size_t i = 0; i < sizeof cache_msrs / sizeof cache_msrs[0]; i++)
+		if (!vmm_msr(vm, cache_msrs[i]))
+			writes[nw++] = cache_msrs[i];
+	if (add_filter_range(&f, bitmaps, KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+			     vm->msr_exits, vm->nmsr_exits) ||
+	    add_filter_range(&f, bitmaps, KVM_MSR_FILTER_WRITE, writes, nw))
+		return roof_vm_fail(vm, ROOF_ERANGE,
+			"kvm: the MSR exits span more than %d windows of 128 "
+			"MSRs", KVM_MSR_FILTER_MAX_RANGES);
+	if (ioctl(k->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0)
+		return roof_vm_fail(vm, ROOF_EKERNEL,
+				    "kvm: KVM_X86_SET_MSR_FILTER: %s",
+				    strerror(errno));
+	return ROOF_OK;
+}
+
+/* ---- vCPU ---------------------------------------------------------------- */
+#define SYNC_OFF(field) ((uint32_t)offsetof(struct kvm_sync_regs, field))
+#define STATE_OFF(field) ((uint32_t)offsetof(roof_state, field))
+
+/* The copyable groups of kvm_sync_regs; the rest are converted in C. */
+static int build_plan(struct roof_transfer_plan *p)
+{
+	roof_plan_init(p, sizeof(struct kvm_sync_regs));
+	int rc = 0;
+	rc |= roof_plan_add(p, ROOF_GB_ACDB, SYNC_OFF(regs.rax), STATE_OFF(ax), 8);
+	rc |= roof_plan_add(p, ROOF_GB_ACDB, SYNC_OFF(regs.rcx), STATE_OFF(cx), 8);
+	rc |= roof_plan_add(p, ROOF_GB_ACDB, SYNC_OFF(regs.rdx), STATE_OFF(dx), 8);
+	rc |= roof_plan_add(p, ROOF_GB_ACDB, SYNC_OFF(regs.rbx), STATE_OFF(bx), 8);
+	rc |= roof_plan_add(p, ROOF_GB_EBSD, SYNC_OFF(regs.rbp), STATE_OFF(bp), 8);
+	rc |= roof_plan_add(p, ROOF_GB_EBSD, SYNC_OFF(regs.rsi), STATE_OFF(si), 8);
+	rc |= roof_plan_add(p, ROOF_GB_EBSD, SYNC_OFF(regs.rdi), STATE_OFF(di), 8);
+	rc |= roof_plan_add(p, ROOF_GB_ESP, SYNC_OFF(regs.rsp), STATE_OFF(sp), 8);
+	rc |= roof_plan_add(p, ROOF_GB_EFL, SYNC_OFF(regs.rflags),
+			    STATE_OFF(flags), 8);
+	rc |= roof_plan_add(p, ROOF_GB_R8_R15, SYNC_OFF(regs.r8), STATE_OFF(r8),
+			    64);
+	/* kvm_sregs: cr0 cr2 cr3 cr4 are consecutive, as in roof_state */
+	rc |= roof_plan_add(p, ROOF_GB_CR, SYNC_OFF(sregs.cr0), STATE_OFF(cr0),
+			    32);
+	rc |= roof_plan_add(p, ROOF_GB_EFER, SYNC_OFF(sregs.efer),
+			    STATE_OFF(efer), 8);
+	return rc;
+}
+_Static_assert(offsetof(struct kvm_sregs, cr4) ==
+		       offsetof(struct kvm_sregs, cr0) + 24,
+	       "kvm_sregs cr0..cr4 layout");
+_Static_assert(offsetof(roof_state, cr4) == offsetof(roof_state, cr0) + 24,
+	       "roof_state cr0..cr4 layout");
+_Static_assert(offsetof(struct kvm_regs, r15) ==
+		       offsetof(struct kvm_regs, r8) + 56,
+	       "kvm_regs r8..r15 layout");
+
+static int vcpu_configure(struct khw_vcpu *c)
+{
+	struct khw_vm *k = c->k;
+	struct kvm_device_attr tsc_attr = {.group = KVM_VCPU_TSC_CTRL,
+					   .attr = KVM_VCPU_TSC_OFFSET};
+	k->tsc_offset_attr = ioctl(c->fd, KVM_HAS_DEVICE_ATTR, &tsc_attr) == 0;
+	if (ioctl(c->fd, KVM_SET_CPUID2, k->cpuid) < 0) {
+		fail_msg(c, "kvm: KVM_SET_CPUID2: %s", strerror(errno));
+		return ROOF_EKERNEL;
+	}
+	/* cpuid sites: hardware breakpoints make those cpuids exit here. */
+	struct roof_vm *vm = k->vm;
+	c->ncpuid_sites = (unsigned)vm->ncpuid_sites;
+	if (c->ncpuid_sites) {
+		struct kvm_guest_debug d = {
+			.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP};
+		for (unsigned i = 0; i < c->ncpuid_sites; i++) {
+			c->cpuid_sites[i] = vm->cpuid_sites[i];
+			d.arch.debugreg[i] = vm->cpuid_sites[i];
+			d.arch.debugreg[7] |= 1ull << (2 * i); /* Ln, exec, len 1 */
+		}
+		if (ioctl(c->fd, KVM_SET_GUEST_DEBUG, &d) < 0) {
+			fail_msg(c, "kvm: KVM_SET_GUEST_DEBUG: %s",
+				 strerror(errno));
+			return ROOF_EKERNEL;
+		}
+	}
+	return ROOF_OK;
+}
+
+int khw_vcpu_create(struct khw_vm *k, struct roof_vcpu *core,
+		    struct khw_vcpu **out)
+{
+	struct roof_vm *vm = k->vm;
+	*out = NULL;
+	if (!k->configured) {
+		int rc = build_cpuid(k);
+		if (rc == ROOF_OK)
+			rc = build_msr_filter(k);
+		if (rc)
+			return rc;
+		k->configured = true;
+	}
+	struct khw_vcpu *c = calloc(1, sizeof *c);
+	if (!c)
+		return roof_vm_fail(vm, ROOF_ENOMEM, "kvm: out of memory");
+	c->cache.xsave = aligned_alloc(64, sizeof(struct kvm_xsave));
+	if (!c->cache.xsave) {
+		free(c);
+		return roof_vm_fail(vm, ROOF_ENOMEM, "kvm: out of memory");
+	}
+	c->k = k;
+	c->core = core;
+	c->id = core->id;
+	c->cnt = (struct khw_counters){&c->dummy_counter, &c->dummy_counter};
+	c->fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)c->id);
+	int rc = ROOF_OK;
+	if (c->fd < 0) {
+		rc = roof_vm_fail(vm, ROOF_EKERNEL, "kvm: KVM_CREATE_VCPU %u: %s",
+				  c->id, strerror(errno));
+		goto fail;
+	}
+	c->run = mmap(NULL, (size_t)k->run_size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED, c->fd, 0);
+	if (c->run == MAP_FAILED) {
+		c->run = NULL;
+		rc = roof_vm_fail(vm, ROOF_EKERNEL, "kvm: mmap kvm_run: %s",
+				  strerror(errno));
+		goto fail;
+	}
+	if (build_plan(&c->plan)) {
+		rc = roof_vm_fail(vm, ROOF_EINVAL,
+				  "kvm: transfer plan does not fit");
+		goto fail;
+	}
+	rc = vcpu_configure(c);
+	if (rc) {
+		roof_vm_fail(vm, rc, "%s", c->err);
+		goto fail;
+	}
+	/* Before the first entry KVM has filled nothing: fetch on demand. */
+	c->fresh = 0;
+	memset(c->class_ttl, CLASS_TTL, sizeof c->class_ttl);
+	*out = c;
+	return ROOF_OK;
+fail:
+	if (c->run)
+		munmap(c->run, (size_t)k->run_size);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->cache.xsave);
+	free(c);
+	return rc;
+}
+
+void khw_vcpu_destroy(struct khw_vcpu *c)
+{
+	if (!c)
+		return;
+	if (c->run)
+		munmap(c->run, (size_t)c->k->run_size);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->cache.xsave);
+	free(c);
+}
+
+void khw_set_counters(struct khw_vcpu *c, struct khw_counters counters)
+{
+	c->cnt = counters;
+	if (!c->cnt.ioctls)
+		c->cnt.ioctls = &c->dummy_counter;
+	if (!c->cnt.bytes)
+		c->cnt.bytes = &c->dummy_counter;
+}
+
+int khw_thread_init(struct khw_vcpu *c)
+{
+	int sig = c->k->recall_sig;
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, sig);
+	int e = pthread_sigmask(SIG_BLOCK, &block, NULL);
+	if (e) {
+		fail_msg(c, "kvm: pthread_sigmask: %s", strerror(e));
+		return ROOF_EKERNEL;
+	}
+	/* Inside KVM_RUN: this thread's mask minus the recall signal. */
+	sigset_t during;
+	pthread_sigmask(SIG_BLOCK, NULL, &during);
+	sigdelset(&during, sig);
+	struct {
+		struct kvm_signal_mask m;
+		uint8_t bits[8];
+	} mask = {.m.len = 8};
+	memcpy(mask.m.sigset, &during, 8);
+	if (ioctl(c->fd, KVM_SET_SIGNAL_MASK, &mask) < 0) {
+		fail_msg(c, "kvm: KVM_SET_SIGNAL_MASK: %s", strerror(errno));
+		return ROOF_EKERNEL;
+	}
+	c->thread = pthread_self();
+	__atomic_store_n(&c->thread_known, true, __ATOMIC_RELEASE);
+	return ROOF_OK;
+}
+
+void khw_recall(struct khw_vcpu *c)
+{
+	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&c->thread_known, __ATOMIC_ACQUIRE))
+		pthread_kill(c->thread, c->k->recall_sig);
+}
+
+/* The recall signal stays pending while blocked: eat it after an EINTR. */
+static void eat_recall_signals(struct khw_vcpu *c)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, c->k->recall_sig);
+	struct timespec zero = {0, 0};
+	while (sigtimedwait(&set, NULL, &zero) >= 0)
+		;
+}
+
+/* What the hardware layer itself reads for an exit (hlt rewind, cpuid
+ * site operands). */
+static uint64_t own_need(roof_exit reason)
+{
+	switch (reason) {
+	case ROOF_EXIT_HLT:
+		return ROOF_G_EIP;
+	case ROOF_EXIT_CPUID:
+		return ROOF_G_EIP | ROOF_G_ACDB;
+	default:
+		return 0;
+	}
+}
+
+void khw_set_need(struct khw_vcpu *c, roof_exit reason, uint64_t groups)
+{
+	if ((unsigned)reason < ROOF_EXIT_COUNT)
+		c->need[reason] = groups | own_need(reason);
+}
+
+const struct khw_exit *khw_last_exit(const struct khw_vcpu *c)
+{
+	return &c->exit;
+}
+
+/* ---- sync classes ---------------------------------------------------------- */
+/*
+ * Which classes KVM fills at the next exit. The next exit's reason is not
+ * known before the entry, so a class stays synced for CLASS_TTL exits after
+ * the last exit whose consumer needed it: a steady stream of io exits with
+ * mask 0 syncs nothing (as cheap as a bare KVM_RUN loop), a mix that needs
+ * regs somewhere keeps them synced. A miss costs one ioctl (counted).
+ */
+static const unsigned class_bits[3] = {CLS_REGS, CLS_SREGS, CLS_EVENTS};
+
+static unsigned predict_classes(struct khw_vcpu *c)
+{
+	unsigned cls = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		if (c->class_ttl[i]) {
+			cls |= class_bits[i];
+			c->class_ttl[i]--;
+		}
+	}
+	return cls;
+}
+
+static void note_need(struct khw_vcpu *c, roof_exit reason)
+{
+	unsigned cls = classes_of(c->need[(unsigned)reason < ROOF_EXIT_COUNT
+						  ? reason
+						  : ROOF_EXIT_BACKEND_ERROR]);
+	for (unsigned i = 0; i < 3; i++)
+		if (cls & class_bits[i])
+			c->class_ttl[i] = CLASS_TTL;
+}
+
+static unsigned classes_of(uint64_t groups)
+{
+	unsigned cls = 0;
+	if (groups & G_SYNC_REGS)
+		cls |= CLS_REGS;
+	if (groups & G_SYNC_SREGS)
+		cls |= CLS_SREGS;
+	if (groups & G_SYNC_EVENTS)
+		cls |= CLS_EVENTS;
+	return cls;
+}
+
+/* Make sync classes current in run->s.regs by ioctl where KVM did not fill
+ * them at the exit (a misprediction, or state after a synthetic exit). */
+static int refresh_classes(struct khw_vcpu *c, unsigned cls)
+{
+	unsigned missing = cls & ~c->fresh;
+	struct kvm_sync_regs *sr = &c->run->s.regs;
+	if (missing & CLS_REGS) {
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_GET_REGS, &sr->regs) < 0) {
+			fail_msg(c, "kvm: KVM_GET_REGS: %s", strerror(errno));
+			return ROOF_EKERNEL;
+		}
+	}
+	if (missing & CLS_SREGS) {
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_GET_SREGS, &sr->sregs) < 0) {
+			fail_msg(c, "kvm: KVM_GET_SREGS: %s", strerror(errno));
+			return ROOF_EKERNEL;
+		}
+	}
+	if (missing & CLS_EVENTS) {
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_GET_VCPU_EVENTS, &sr->events) < 0) {
+			fail_msg(c, "kvm: KVM_GET_VCPU_EVENTS: %s",
+				 strerror(errno));
+			return ROOF_EKERNEL;
+		}
+	}
+	c->fresh |= missing;
+	return ROOF_OK;
+}
+
+/* ---- conversions between KVM and unified layouts --------------------------- */
+static void seg_from_kvm(struct roof_segment *d, const struct kvm_segment *k)
+{
+	d->sel = k->selector;
+	d->limit = k->limit;
+	d->base = k->base;
+	d->ar = (uint16_t)((k->type & 15u) | (k->s & 1u) << 4 |
+			   (k->dpl & 3u) << 5 | (k->present & 1u) << 7 |
+			   (k->avl & 1u) << 8 | (k->l & 1u) << 9 |
+			   (k->db & 1u) << 10 | (k->g & 1u) << 11 |
+			   (k->unusable & 1u) << 12);
+}
+
+static void seg_to_kvm(struct kvm_segment *k, const struct roof_segment *d)
+{
+	k->selector = d->sel;
+	k->limit = d->limit;
+	k->base = d->base;
+	k->type = d->ar & 15u;
+	k->s = (d->ar >> 4) & 1u;
+	k->dpl = (d->ar >> 5) & 3u;
+	k->present = (d->ar >> 7) & 1u;
+	k->avl = (d->ar >> 8) & 1u;
+	k->l = (d->ar >> 9) & 1u;
+	k->db = (d->ar >> 10) & 1u;
+	k->g = (d->ar >> 11) & 1u;
+	k->unusable = (d->ar >> 12) & 1u;
+}
+
+/* VMX entry-interruption info (SDM Vol. 3C, 24.8.3): vector 7:0, type
+ * 10:8, error code valid 11, valid 31; Genode's request bits 12 (irq
+ * window) and 13 (nmi window). */
+#define INJ_VALID (1u << 31)
+#define INJ_ERRCODE (1u << 11)
+#define INJ_REQ_IRQ_WIN (1u << 12)
+#define INJ_REQ_NMI_WIN (1u << 13)
+enum { INJ_EXTINT = 0, INJ_NMI = 2, INJ_HWEXC = 3, INJ_SWINT = 4,
+       INJ_SWEXC = 6 };
+
+static void events_to_state(struct khw_vcpu *c, roof_state *s, uint64_t g)
+{
+	const struct kvm_vcpu_events *e = &c->run->s.regs.events;
+	if (g & ROOF_G_INJ) {
+		uint32_t info = 0, err = 0;
+		if (e->exception.injected) {
+			info = INJ_VALID | (uint32_t)INJ_HWEXC << 8 |
+			       e->exception.nr;
+			if (e->exception.has_error_code) {
+				info |= INJ_ERRCODE;
+				err = e->exception.error_code;
+			}
+		} else if (e->interrupt.injected) {
+			info = INJ_VALID |
+			       (uint32_t)(e->interrupt.soft ? INJ_SWINT
+							    : INJ_EXTINT) << 8 |
+			       e->interrupt.nr;
+		} else if (e->nmi.injected) {
+			info = INJ_VALID | (uint32_t)INJ_NMI << 8 | 2;
+		}
+		if (c->run->request_interrupt_window)
+			info |= INJ_REQ_IRQ_WIN;
+		s->inj_info = info;
+		s->inj_error = err;
+	}
+	if (g & ROOF_G_STA) {
+		/* VMX interruptibility (SDM 24.4.2): bit 0 STI, 1 MOV SS,
+		 * 3 NMI blocking. */
+		uint32_t st = 0;
+		if (e->interrupt.shadow & KVM_X86_SHADOW_INT_STI)
+			st |= 1u;
+		if (e->interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS)
+			st |= 2u;
+		if (e->nmi.masked)
+			st |= 8u;
+		s->intr_state = st;
+		s->actv_state = 0; /* an exit to user space means active */
+	}
+}
+
+static int events_from_state(struct khw_vcpu *c, const roof_state *s,
+			     uint64_t g, struct kvm_vcpu_events *e)
+{
+	if (g & ROOF_G_INJ) {
+		uint32_t info = s->inj_info;
+		e->exception.injected = 0;
+		e->interrupt.injected = 0;
+		e->nmi.injected = 0;
+		if (info & INJ_VALID) {
+			unsigned type = (info >> 8) & 7u;
+			uint8_t vec = (uint8_t)info;
+			switch (type) {
+			case INJ_EXTINT:
+			case INJ_SWINT:
+				e->interrupt.injected = 1;
+				e->interrupt.nr = vec;
+				e->interrupt.soft = type == INJ_SWINT;
+				break;
+			case INJ_NMI:
+				e->nmi.injected = 1;
+				break;
+			case INJ_HWEXC:
+			case INJ_SWEXC:
+				e->exception.injected = 1;
+				e->exception.nr = vec;
+				e->exception.has_error_code =
+					(info & INJ_ERRCODE) != 0;
+				e->exception.error_code = s->inj_error;
+				break;
+			default:
+				fail_msg(c, "kvm: inj_info 0x%x has event type "
+					 "%u, which x86 does not define", info,
+					 type);
+				return ROOF_ESTATE;
+			}
+		}
+		c->run->request_interrupt_window = (info & INJ_REQ_IRQ_WIN) != 0;
+		if (info & INJ_REQ_NMI_WIN) {
+			fail_msg(c, "kvm: inj_info requests an NMI window exit, "
+				 "which KVM's API does not offer");
+			return ROOF_ENOSYS;
+		}
+	}
+	if (g & ROOF_G_STA) {
+		if (s->actv_state != 0) {
+			fail_msg(c, "kvm: actv_state %u: only 0 (active) can "
+				 "be set on KVM without an in-kernel APIC",
+				 s->actv_state);
+			return ROOF_ESTATE;
+		}
+		if (s->intr_state & ~0xbu) {
+			fail_msg(c, "kvm: intr_state 0x%x has bits beyond STI, "
+				 "MOV SS and NMI blocking", s->intr_state);
+			return ROOF_ESTATE;
+		}
+		e->interrupt.shadow =
+			(uint8_t)(((s->intr_state & 1u) ? KVM_X86_SHADOW_INT_STI
+							: 0) |
+				  ((s->intr_state & 2u) ? KVM_X86_SHADOW_INT_MOV_SS
+							: 0));
+		e->nmi.masked = (s->intr_state & 8u) != 0;
+		e->flags |= KVM_VCPUEVENT_VALID_SHADOW;
+	}
+	return ROOF_OK;
+}
+
+/* ---- state fetch ------------------------------------------------------------ */
+static void local_to_state(struct khw_vcpu *c, roof_state *s, uint64_t g)
+{
+	if (g & ROOF_G_QUAL) {
+		s->qual_primary = c->qual[0];
+		s->qual_secondary = c->qual[1];
+	}
+	if (g & ROOF_G_CTRL) {
+		s->ctrl_primary = c->ctrl[0];
+		s->ctrl_secondary = c->ctrl[1];
+	}
+	if (g & ROOF_G_TPR) {
+		/* tpr is the vTPR byte: priority class in bits 7:4 = CR8 */
+		s->tpr = (uint32_t)(c->run->s.regs.sregs.cr8 & 15u) << 4;
+		s->tpr_threshold = c->tpr_threshold;
+	}
+	if (g & ROOF_G_PDPTE) {
+		/* The four PDPTEs the CPU loads at cr3 in PAE paging (SDM
+		 * 4.4.1); zero outside PAE paging. */
+		const struct kvm_sregs *sr = &c->run->s.regs.sregs;
+		memset(s->pdpte, 0, sizeof s->pdpte);
+		if ((sr->cr0 & CR0_PG) && (sr->cr4 & CR4_PAE) &&
+		    !(sr->efer & EFER_LMA)) {
+			const void *p = khw_guest_ptr(c, sr->cr3 & ~0x1full, 32);
+			if (p)
+				memcpy(s->pdpte, p, 32);
+		}
+	}
+}
+
+static void sregs_to_state(struct khw_vcpu *c, roof_state *s, uint64_t g)
+{
+	const struct kvm_sregs *sr = &c->run->s.regs.sregs;
+	if (g & ROOF_G_ESDS) {
+		seg_from_kvm(&s->es, &sr->es);
+		seg_from_kvm(&s->ds, &sr->ds);
+	}
+	if (g & ROOF_G_FSGS) {
+		seg_from_kvm(&s->fs, &sr->fs);
+		seg_from_kvm(&s->gs, &sr->gs);
+	}
+	if (g & ROOF_G_CSSS) {
+		seg_from_kvm(&s->cs, &sr->cs);
+		seg_from_kvm(&s->ss, &sr->ss);
+	}
+	if (g & ROOF_G_TR)
+		seg_from_kvm(&s->tr, &sr->tr);
+	if (g & ROOF_G_LDTR)
+		seg_from_kvm(&s->ldtr, &sr->ldt);
+	if (g & ROOF_G_GDTR)
+		s->gdtr = (struct roof_dtr){sr->gdt.limit, 0, sr->gdt.base};
+	if (g & ROOF_G_IDTR)
+		s->idtr = (struct roof_dtr){sr->idt.limit, 0, sr->idt.base};
+}
+
+static int msr_get(struct khw_vcpu *c, const uint32_t *idx, uint64_t *val,
+		   unsigned n)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e[16];
+	} m;
+	memset(&m, 0, sizeof m);
+	m.h.nmsrs = n;
+	for (unsigned i = 0; i < n; i++)
+		m.e[i].index = idx[i];
+	count_ioctl(c);
+	int got = ioctl(c->fd, KVM_GET_MSRS, &m);
+	if (got != (int)n) {
+		fail_msg(c, "kvm: KVM_GET_MSRS: %s at MSR 0x%x",
+			 got < 0 ? strerror(errno) : "refused",
+			 got >= 0 && got < (int)n ? idx[got] : 0);
+		return ROOF_EKERNEL;
+	}
+	for (unsigned i = 0; i < n; i++)
+		val[i] = m.e[i].data;
+	return ROOF_OK;
+}
+
+/* Fill the cache for ioctl groups not held yet: one GET_MSRS for all MSR
+ * groups, one ioctl each for tsc offset, xcr0, debug registers, xsave. */
+static int cache_fill(struct khw_vcpu *c, uint64_t g)
+{
+	struct reg_cache *rc = &c->cache;
+	g &= ~rc->valid;
+	if (!g)
+		return ROOF_OK;
+	uint32_t idx[16];
+	uint64_t val[16];
+	unsigned n = 0;
+	if (g & ROOF_G_SYS) {
+		idx[n++] = MSR_SYSENTER_CS;
+		idx[n++] = MSR_SYSENTER_ESP;
+		idx[n++] = MSR_SYSENTER_EIP;
+	}
+	if (g & ROOF_G_SYSCALL) {
+		idx[n++] = MSR_STAR;
+		idx[n++] = MSR_LSTAR;
+		idx[n++] = MSR_CSTAR;
+		idx[n++] = MSR_FMASK;
+		idx[n++] = MSR_KERNEL_GS_BASE;
+	}
+	if (g & ROOF_G_TSC)
+		idx[n++] = MSR_TSC;
+	if (g & ROOF_G_TSC_AUX)
+		idx[n++] = MSR_TSC_AUX;
+	if (g & ROOF_G_XSAVE)
+		idx[n++] = MSR_XSS;
+	if (n) {
+		int r = msr_get(c, idx, val, n);
+		if (r)
+			return r;
+		unsigned i = 0;
+		if (g & ROOF_G_SYS)
+			for (unsigned j = 0; j < 3; j++)
+				rc->sys[j] = val[i++];
+		if (g & ROOF_G_SYSCALL)
+			for (unsigned j = 0; j < 5; j++)
+				rc->syscall[j] = val[i++];
+		if (g & ROOF_G_TSC)
+			rc->tsc = val[i++];
+		if (g & ROOF_G_TSC_AUX)
+			rc->tsc_aux = val[i++];
+		if (g & ROOF_G_XSAVE)
+			rc->xss = val[i++];
+	}
+	if (g & ROOF_G_TSC) {
+		rc->tsc_offset = c->soft_tsc_offset;
+		if (c->k->tsc_offset_attr) {
+			struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+						    .attr = KVM_VCPU_TSC_OFFSET,
+						    .addr = (uintptr_t)&rc->tsc_offset};
+			count_ioctl(c);
+			if (ioctl(c->fd, KVM_GET_DEVICE_ATTR, &a) < 0) {
+				fail_msg(c, "kvm: read KVM_VCPU_TSC_OFFSET: %s",
+					 strerror(errno));
+				return ROOF_EKERNEL;
+			}
+		}
+		rc->tsc_delivered = rc->tsc;
+		rc->offset_delivered = rc->tsc_offset;
+	}
+	if (g & ROOF_G_XSAVE) {
+		struct kvm_xcrs x;
+		memset(&x, 0, sizeof x);
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_GET_XCRS, &x) < 0) {
+			fail_msg(c, "kvm: KVM_GET_XCRS: %s", strerror(errno));
+			return ROOF_EKERNEL;
+		}
+		rc->xcr0 = 0;
+		for (uint32_t i = 0; i < x.nr_xcrs; i++)
+			if (x.xcrs[i].xcr == 0)
+				rc->xcr0 = x.xcrs[i].value;
+	}
+	if (g & ROOF_G_DR) {
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_GET_DEBUGREGS, &rc->dbg) < 0) {
+			fail_msg(c, "kvm: KVM_GET_DEBUGREGS: %s",
+				 strerror(errno));
+			return ROOF_EKERNEL;
+		}
+	}
+	if (g & ROOF_G_FPU) {
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_GET_XSAVE, rc->xsave) < 0) {
+			fail_msg(c, "kvm: KVM_GET_XSAVE: %s", strerror(errno));
+			return ROOF_EKERNEL;
+		}
+	}
+	rc->valid |= g;
+	return ROOF_OK;
+}
+
+static void cache_to_state(struct khw_vcpu *c, roof_state *s, uint64_t g)
+{
+	const struct reg_cache *rc = &c->cache;
+	if (g & ROOF_G_SYS) {
+		s->sysenter_cs = rc->sys[0];
+		s->sysenter_sp = rc->sys[1];
+		s->sysenter_ip = rc->sys[2];
+	}
+	if (g & ROOF_G_SYSCALL) {
+		s->star = rc->syscall[0];
+		s->lstar = rc->syscall[1];
+		s->cstar = rc->syscall[2];
+		s->fmask = rc->syscall[3];
+		s->kernel_gs_base = rc->syscall[4];
+	}
+	if (g & ROOF_G_TSC) {
+		s->tsc = rc->tsc;
+		s->tsc_offset = rc->tsc_offset;
+	}
+	if (g & ROOF_G_TSC_AUX)
+		s->tsc_aux = rc->tsc_aux;
+	if (g & ROOF_G_XSAVE) {
+		s->xcr0 = rc->xcr0;
+		s->xss = rc->xss;
+	}
+	if (g & ROOF_G_DR)
+		s->dr7 = rc->dbg.dr7;
+	if (g & ROOF_G_FPU) {
+		memcpy(s->fpu, rc->xsave->region, ROOF_FPU_SIZE);
+		s->fpu_size = ROOF_FPU_SIZE;
+	}
+}
+
+int khw_fetch(struct khw_vcpu *c, roof_state *s, uint64_t g)
+{
+	unsigned cls = classes_of(g);
+	if (cls & ~c->fresh) {
+		int r = refresh_classes(c, cls);
+		if (r)
+			return r;
+	}
+	uint64_t bytes = 0;
+	const struct kvm_sync_regs *sr = &c->run->s.regs;
+	if (g & c->plan.copyable)
+		bytes += roof_gather(&c->plan, g, sr, s);
+	if (g & ROOF_G_EIP) {
+		/* HLT: khw_run rewound rip to the hlt (see classify) */
+		s->ip = sr->regs.rip;
+		s->ip_len = c->exit.reason == ROOF_EXIT_HLT ? 1 : 0;
+		bytes += 16;
+	}
+	uint64_t conv = g & (G_SYNC_SREGS & ~c->plan.copyable & ~G_LOCAL);
+	if (conv) {
+		sregs_to_state(c, s, conv);
+		bytes += roof_mask_bytes(conv);
+	}
+	if (g & G_SYNC_EVENTS) {
+		events_to_state(c, s, g);
+		bytes += roof_mask_bytes(g & G_SYNC_EVENTS);
+	}
+	if (g & G_LOCAL) {
+		local_to_state(c, s, g);
+		bytes += roof_mask_bytes(g & G_LOCAL);
+	}
+	if (g & G_IOCTL) {
+		int r = cache_fill(c, g & G_IOCTL);
+		if (r)
+			return r;
+		cache_to_state(c, s, g & G_IOCTL);
+		bytes += roof_mask_bytes(g & G_IOCTL);
+	}
+	*c->cnt.bytes += bytes;
+	return ROOF_OK;
+}
+
+/* ---- state write-back --------------------------------------------------------- */
+/* A few of the VM-entry checks of SDM Vol. 3C 27.3.1, so that the common
+ * invalid states come back as INVALID_STATE with a reason rather than as
+ * whatever the substrate makes of them. */
+static int check_entry_state(struct khw_vcpu *c)
+{
+	const struct kvm_sync_regs *sr = &c->run->s.regs;
+	const struct kvm_sregs *s = &sr->sregs;
+	if (c->dirty_cls & CLS_SREGS) {
+		if ((s->cr0 & CR0_PG) && !(s->cr0 & CR0_PE)) {
+			fail_msg(c, "invalid guest state: cr0 0x%llx has PG "
+				 "without PE", (unsigned long long)s->cr0);
+			return ROOF_ESTATE;
+		}
+		if ((s->cr0 & CR0_NW) && !(s->cr0 & CR0_CD)) {
+			fail_msg(c, "invalid guest state: cr0 0x%llx has NW "
+				 "without CD", (unsigned long long)s->cr0);
+			return ROOF_ESTATE;
+		}
+		if ((s->efer & EFER_LMA) && !(s->cr0 & CR0_PG)) {
+			fail_msg(c, "invalid guest state: efer.LMA without "
+				 "cr0.PG");
+			return ROOF_ESTATE;
+		}
+		if ((s->cr0 & CR0_PE) && !s->cs.unusable && !s->cs.present) {
+			fail_msg(c, "invalid guest state: cs not present in "
+				 "protected mode (ar type %u)", s->cs.type);
+			return ROOF_ESTATE;
+		}
+		if ((s->cr0 & CR0_PE) && !s->tr.unusable && s->tr.type != 3 &&
+		    s->tr.type != 11) {
+			fail_msg(c, "invalid guest state: tr type %u is not a "
+				 "busy TSS", s->tr.type);
+			return ROOF_ESTATE;
+		}
+	}
+	if ((c->dirty_cls & (CLS_REGS | CLS_SREGS)) &&
+	    (c->fresh & CLS_SREGS) && (s->efer & EFER_LMA) && s->cs.l) {
+		int64_t ip = (int64_t)sr->regs.rip;
+		if ((ip << 16) >> 16 != ip) {
+			fail_msg(c, "invalid guest state: rip 0x%llx is not "
+				 "canonical in 64-bit mode",
+				 (unsigned long long)sr->regs.rip);
+			return ROOF_ESTATE;
+		}
+	}
+	return ROOF_OK;
+}
+
+static int sync_from_state(struct khw_vcpu *c, const roof_state *s,
+			   uint64_t g, struct kvm_sync_regs *sr)
+{
+	uint64_t bytes = 0;
+	if (g & c->plan.copyable)
+		bytes += roof_scatter(&c->plan, g, s, sr);
+	if (g & ROOF_G_EIP) {
+		sr->regs.rip = s->ip;
+		bytes += 16;
+	}
+	struct kvm_sregs *x = &sr->sregs;
+	if (g & ROOF_G_ESDS) {
+		seg_to_kvm(&x->es, &s->es);
+		seg_to_kvm(&x->ds, &s->ds);
+	}
+	if (g & ROOF_G_FSGS) {
+		seg_to_kvm(&x->fs, &s->fs);
+		seg_to_kvm(&x->gs, &s->gs);
+	}
+	if (g & ROOF_G_CSSS) {
+		seg_to_kvm(&x->cs, &s->cs);
+		seg_to_kvm(&x->ss, &s->ss);
+	}
+	if (g & ROOF_G_TR)
+		seg_to_kvm(&x->tr, &s->tr);
+	if (g & ROOF_G_LDTR)
+		seg_to_kvm(&x->ldt, &s->ldtr);
+	if (g & ROOF_G_GDTR) {
+		if (s->gdtr.limit > 0xffff) {
+			fail_msg(c, "invalid guest state: gdtr limit 0x%x "
+				 "exceeds 16 bits", s->gdtr.limit);
+			return ROOF_ESTATE;
+		}
+		x->gdt.base = s->gdtr.base;
+		x->gdt.limit = (uint16_t)s->gdtr.limit;
+	}
+	if (g & ROOF_G_IDTR) {
+		if (s->idtr.limit > 0xffff) {
+			fail_msg(c, "invalid guest state: idtr limit 0x%x "
+				 "exceeds 16 bits", s->idtr.limit);
+			return ROOF_ESTATE;
+		}
+		x->idt.base = s->idtr.base;
+		x->idt.limit = (uint16_t)s->idtr.limit;
+	}
+	if (g & ROOF_G_TPR) {
+		x->cr8 = (s->tpr >> 4) & 15u;
+		c->tpr_threshold = s->tpr_threshold;
+	}
+	bytes += roof_mask_bytes(g & (G_SYNC_SREGS & ~c->plan.copyable));
+	if (g & G_SYNC_EVENTS) {
+		int r = events_from_state(c, s, g, &sr->events);
+		if (r)
+			return r;
+		bytes += roof_mask_bytes(g & G_SYNC_EVENTS);
+	}
+	*c->cnt.bytes += bytes;
+	return ROOF_OK;
+}
+
+static int sync_from_state_live(struct khw_vcpu *c, const roof_state *s,
+				uint64_t g)
+{
+	int r = sync_from_state(c, s, g, &c->run->s.regs);
+	if (r == ROOF_OK) {
+		unsigned cls = classes_of(g);
+		c->dirty_cls |= cls;
+		c->run->kvm_dirty_regs |= cls;
+	}
+	return r;
+}
+
+static int msr_set(struct khw_vcpu *c, const uint32_t *idx,
+		   const uint64_t *val, unsigned n)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e[16];
+	} m;
+	memset(&m, 0, sizeof m);
+	m.h.nmsrs = n;
+	for (unsigned i = 0; i < n; i++) {
+		m.e[i].index = idx[i];
+		m.e[i].data = val[i];
+	}
+	count_ioctl(c);
+	int set = ioctl(c->fd, KVM_SET_MSRS, &m);
+	if (set != (int)n) {
+		if (set >= 0 && set < (int)n)
+			fail_msg(c, "kvm: KVM refused value 0x%llx for MSR 0x%x",
+				 (unsigned long long)val[set], idx[set]);
+		else
+			fail_msg(c, "kvm: KVM_SET_MSRS: %s", strerror(errno));
+		return ROOF_ESTATE;
+	}
+	return ROOF_OK;
+}
+
+/* Write the dirty ioctl groups of the cache to KVM (before an entry). */
+static int cache_flush(struct khw_vcpu *c)
+{
+	struct reg_cache *rc = &c->cache;
+	uint64_t g = rc->dirty;
+	if (!g)
+		return ROOF_OK;
+	rc->dirty = 0;
+	uint32_t idx[16];
+	uint64_t val[16];
+	unsigned n = 0;
+	if (g & ROOF_G_SYS) {
+		idx[n] = MSR_SYSENTER_CS, val[n++] = rc->sys[0];
+		idx[n] = MSR_SYSENTER_ESP, val[n++] = rc->sys[1];
+		idx[n] = MSR_SYSENTER_EIP, val[n++] = rc->sys[2];
+	}
+	if (g & ROOF_G_SYSCALL) {
+		static const uint32_t sc[5] = {MSR_STAR, MSR_LSTAR, MSR_CSTAR,
+					       MSR_FMASK, MSR_KERNEL_GS_BASE};
+		for (unsigned j = 0; j < 5; j++)
+			idx[n] = sc[j], val[n++] = rc->syscall[j];
+	}
+	if (g & ROOF_G_TSC_AUX)
+		idx[n] = MSR_TSC_AUX, val[n++] = rc->tsc_aux;
+	if (g & ROOF_G_XSAVE)
+		idx[n] = MSR_XSS, val[n++] = rc->xss;
+	bool tsc_written = (g & ROOF_G_TSC) && rc->tsc != rc->tsc_delivered;
+	bool off_written = (g & ROOF_G_TSC) &&
+			   rc->tsc_offset != rc->offset_delivered;
+	int r = ROOF_OK;
+	if (off_written && !c->k->tsc_offset_attr) {
+		/* no offset control: move the TSC by the same delta */
+		uint64_t delta = rc->tsc_offset - rc->offset_delivered;
+		c->soft_tsc_offset = rc->tsc_offset;
+		if (!tsc_written)
+			rc->tsc = rc->tsc_delivered;
+		rc->tsc += delta;
+		tsc_written = true;
+		off_written = false;
+	}
+	if (off_written) {
+		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+					    .attr = KVM_VCPU_TSC_OFFSET,
+					    .addr = (uintptr_t)&rc->tsc_offset};
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_SET_DEVICE_ATTR, &a) < 0) {
+			fail_msg(c, "kvm: set KVM_VCPU_TSC_OFFSET: %s",
+				 strerror(errno));
+			return ROOF_EKERNEL;
+		}
+	}
+	if (tsc_written)
+		idx[n] = MSR_TSC, val[n++] = rc->tsc;
+	if (n && (r = msr_set(c, idx, val, n)))
+		goto out;
+	if (g & ROOF_G_XSAVE) {
+		struct kvm_xcrs x;
+		memset(&x, 0, sizeof x);
+		x.nr_xcrs = 1;
+		x.xcrs[0].xcr = 0;
+		x.xcrs[0].value = rc->xcr0;
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_SET_XCRS, &x) < 0) {
+			fail_msg(c, "invalid guest state: KVM refused xcr0 "
+				 "0x%llx: %s", (unsigned long long)rc->xcr0,
+				 strerror(errno));
+			r = ROOF_ESTATE;
+			goto out;
+		}
+	}
+	if (g & ROOF_G_DR) {
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_SET_DEBUGREGS, &rc->dbg) < 0) {
+			fail_msg(c, "invalid guest state: KVM refused dr7 "
+				 "0x%llx: %s", (unsigned long long)rc->dbg.dr7,
+				 strerror(errno));
+			r = ROOF_ESTATE;
+			goto out;
+		}
+	}
+	if (g & ROOF_G_FPU) {
+		count_ioctl(c);
+		if (ioctl(c->fd, KVM_SET_XSAVE, rc->xsave) < 0) {
+			fail_msg(c, "invalid guest state: KVM refused the FPU "
+				 "image: %s", strerror(errno));
+			r = ROOF_ESTATE;
+			goto out;
+		}
+	}
+out:
+	if (r) /* what KVM holds now is unknown to the cache */
+		rc->valid &= ~g;
+	return r;
+}
+
+static int cache_from_state(struct khw_vcpu *c, const roof_state *s,
+			    uint64_t g)
+{
+	struct reg_cache *rc = &c->cache;
+	/* A group is written whole: the cache must hold the rest of it. */
+	int r = cache_fill(c, g);
+	if (r)
+		return r;
+	if (g & ROOF_G_SYS) {
+		rc->sys[0] = s->sysenter_cs;
+		rc->sys[1] = s->sysenter_sp;
+		rc->sys[2] = s->sysenter_ip;
+	}
+	if (g & ROOF_G_SYSCALL) {
+		rc->syscall[0] = s->star;
+		rc->syscall[1] = s->lstar;
+		rc->syscall[2] = s->cstar;
+		rc->syscall[3] = s->fmask;
+		rc->syscall[4] = s->kernel_gs_base;
+	}
+	if (g & ROOF_G_TSC) {
+		rc->tsc = s->tsc;
+		rc->tsc_offset = s->tsc_offset;
+	}
+	if (g & ROOF_G_TSC_AUX)
+		rc->tsc_aux = s->tsc_aux;
+	if (g & ROOF_G_XSAVE) {
+		rc->xcr0 = s->xcr0;
+		rc->xss = s->xss;
+	}
+	if (g & ROOF_G_DR)
+		rc->dbg.dr7 = s->dr7;
+	if (g & ROOF_G_FPU)
+		memcpy(rc->xsave->region, s->fpu, ROOF_FPU_SIZE);
+	rc->dirty |= g;
+	*c->cnt.bytes += roof_mask_bytes(g);
+	return ROOF_OK;
+}
+
+static int local_from_state(struct khw_vcpu *c, const roof_state *s,
+			    uint64_t g)
+{
+	if (g & ROOF_G_CTRL) {
+		c->ctrl[0] = s->ctrl_primary;
+		c->ctrl[1] = s->ctrl_secondary;
+	}
+	if (g & ROOF_G_PDPTE) {
+		roof_state now;
+		local_to_state(c, &now, ROOF_G_PDPTE);
+		if (memcmp(now.pdpte, s->pdpte, sizeof now.pdpte) != 0) {
+			fail_msg(c, "kvm: PDPTEs cannot be written on KVM; it "
+				 "loads them from guest memory at cr3");
+			return ROOF_ENOSYS;
+		}
+	}
+	/* QUAL is read-only exit information: a write has no effect. */
+	return ROOF_OK;
+}
+
+/* KVM owes the guest a completion (in data, mmio read, msr): new register
+ * values must go in after it, or KVM's completion would overwrite them. */
+static int writeback(struct khw_vcpu *c, const roof_state *s, uint64_t g)
+{
+	uint64_t sync = g & (G_SYNC_REGS | G_SYNC_SREGS | G_SYNC_EVENTS) &
+			~ROOF_G_PDPTE;
+	int r;
+	if (g & G_LOCAL) {
+		if ((r = local_from_state(c, s, g & G_LOCAL)))
+			return r;
+	}
+	if (sync) {
+		/* The whole class goes in: make sure it holds the rest. */
+		if ((r = refresh_classes(c, classes_of(sync))))
+			return r;
+		if (c->exit.pending) {
+			c->deferred |= sync;
+			c->deferred_src = s;
+		} else if ((r = sync_from_state_live(c, s, sync))) {
+			return r;
+		}
+	}
+	if (g & G_IOCTL) {
+		if ((r = cache_from_state(c, s, g & G_IOCTL)))
+			return r;
+	}
+	return ROOF_OK;
+}
+
+/* Values the hardware would refuse are refused at the next entry, as VMX
+ * does: the VMM gets an INVALID_STATE exit naming the value. */
+int khw_writeback(struct khw_vcpu *c, const roof_state *s, uint64_t g)
+{
+	int r = writeback(c, s, g);
+	if (r == ROOF_ESTATE || r == ROOF_ENOSYS) {
+		c->entry_invalid = true;
+		return ROOF_OK;
+	}
+	return r;
+}
+
+/* ---- exit completion -------------------------------------------------------- */
+void khw_complete(struct khw_vcpu *c, const struct roof_exit_info *info)
+{
+	if (c->completed)
+		return;
+	c->completed = true;
+	struct kvm_run *run = c->run;
+	switch (c->exit.kvm_reason) {
+	case KVM_EXIT_IO:
+		if (run->io.direction == KVM_EXIT_IO_IN &&
+		    !c->exit.info.io.string) {
+			uint8_t *p = (uint8_t *)run + run->io.data_offset;
+			uint32_t d = info->io.data;
+			memcpy(p, &d, run->io.size > 4 ? 4 : run->io.size);
+		}
+		break;
+	case KVM_EXIT_MMIO:
+		if (!run->mmio.is_write) {
+			uint64_t d = info->mmio.data;
+			memcpy(run->mmio.data, &d,
+			       run->mmio.len > 8 ? 8 : run->mmio.len);
+		}
+		break;
+	case KVM_EXIT_X86_RDMSR:
+		run->msr.data = info->msr.value;
+		run->msr.error = info->msr.fault ? 1 : 0;
+		break;
+	case KVM_EXIT_X86_WRMSR:
+		run->msr.error = info->msr.fault ? 1 : 0;
+		break;
+	case KVM_EXIT_DEBUG:
+		if (c->exit.reason == ROOF_EXIT_CPUID) {
+			/* cpuid: eax..edx zero-extended, rip past 0f a2 */
+			struct kvm_regs *g = &run->s.regs.regs;
+			g->rax = info->cpuid.eax;
+			g->rbx = info->cpuid.ebx;
+			g->rcx = info->cpuid.ecx;
+			g->rdx = info->cpuid.edx;
+			g->rip = c->exit.rip + 2;
+			run->kvm_dirty_regs |= CLS_REGS;
+			c->dirty_cls |= CLS_REGS;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- run -------------------------------------------------------------------- */
+static void exit_error(struct khw_vcpu *c, roof_exit reason, const char *fmt,
+		       ...) __attribute__((format(printf, 3, 4)));
+static void exit_error(struct khw_vcpu *c, roof_exit reason, const char *fmt,
+		       ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->exit.msg, sizeof c->exit.msg, fmt, ap);
+	va_end(ap);
+	c->exit.reason = reason;
+	c->exit.info.error = c->exit.msg;
+}
+
+static bool is_cpuid_site(const struct khw_vcpu *c, uint64_t pc)
+{
+	for (unsigned i = 0; i < c->ncpuid_sites; i++)
+		if (c->cpuid_sites[i] == pc)
+			return true;
+	return false;
+}
+
+static void cpuid_default(struct khw_vcpu *c, struct roof_exit_cpuid *q)
+{
+	const struct kvm_cpuid_entry2 *e =
+		cpuid_find(c->k->cpuid, q->leaf, q->subleaf);
+	q->eax = e ? e->eax : 0;
+	q->ebx = e ? e->ebx : 0;
+	q->ecx = e ? e->ecx : 0;
+	q->edx = e ? e->edx : 0;
+}
+
+/* Guest-linear rip to host pointer for the simple cases: real mode and
+ * paging off (linear = physical). */
+static const uint8_t *code_at_rip(struct khw_vcpu *c, unsigned len)
+{
+	const struct kvm_sregs *s = &c->run->s.regs.sregs;
+	if (s->cr0 & CR0_PG)
+		return NULL;
+	uint64_t lin = s->cs.base + c->run->s.regs.regs.rip;
+	return khw_guest_ptr(c, lin, len);
+}
+
+/* Finish instructions KVM cannot emulate (RESULTS.md, "Substrate"): rdtscp.
+ * Returns true when handled and the guest can go on. */
+static bool finish_unemulated(struct khw_vcpu *c)
+{
+	if (refresh_classes(c, CLS_REGS | CLS_SREGS))
+		return false;
+	const uint8_t *p = code_at_rip(c, 3);
+	if (!p || p[0] != 0x0f || p[1] != 0x01 || p[2] != 0xf9)
+		return false;
+	uint32_t idx[2] = {MSR_TSC, MSR_TSC_AUX};
+	uint64_t val[2];
+	if (msr_get(c, idx, val, 2))
+		return false;
+	struct kvm_regs *g = &c->run->s.regs.regs;
+	g->rax = (uint32_t)val[0];
+	g->rdx = val[0] >> 32;
+	g->rcx = (uint32_t)val[1];
+	g->rip += 3;
+	c->run->kvm_dirty_regs |= CLS_REGS;
+	return true;
+}
+
+/* Guest wrote an MSR the register cache tracks: apply and update. */
+static bool finish_cache_wrmsr(struct khw_vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	uint32_t idx = run->msr.index;
+	uint64_t val = run->msr.data;
+	run->msr.error = msr_set(c, &idx, &val, 1) ? 1 : 0;
+	struct reg_cache *rc = &c->cache;
+	uint64_t g = 0;
+	switch (idx) {
+	case MSR_SYSENTER_CS: case MSR_SYSENTER_ESP: case MSR_SYSENTER_EIP:
+		g = ROOF_G_SYS;
+		break;
+	case MSR_STAR: case MSR_LSTAR: case MSR_CSTAR: case MSR_FMASK:
+	case MSR_KERNEL_GS_BASE:
+		g = ROOF_G_SYSCALL;
+		break;
+	case MSR_TSC_AUX:
+		g = ROOF_G_TSC_AUX;
+		break;
+	case MSR_XSS:
+		g = ROOF_G_XSAVE;
+		break;
+	}
+	rc->valid &= ~g; /* re-read on next use: KVM may have masked bits */
+	return true;
+}
+
+static void classify(struct khw_vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	struct khw_exit *x = &c->exit;
+	x->kvm_reason = run->exit_reason;
+	x->rip = run->s.regs.regs.rip; /* valid only if REGS fresh */
+	c->qual[0] = c->qual[1] = 0;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: {
+		struct roof_exit_io *io = &x->info.io;
+		bool in = run->io.direction == KVM_EXIT_IO_IN;
+		uint8_t *p = (uint8_t *)run + run->io.data_offset;
+		x->reason = ROOF_EXIT_IO;
+		io->port = run->io.port;
+		io->size = run->io.size;
+		io->dir = in ? ROOF_DIR_IN : ROOF_DIR_OUT;
+		io->count = run->io.count;
+		io->string = io->rep = run->io.count > 1;
+		io->buffer = p;
+		io->data = 0;
+		if (!in)
+			memcpy(&io->data, p, io->size > 4 ? 4 : io->size);
+		x->pending = in;
+		x->retired = !in;
+		c->qual[0] = vmx_io_qualification(io->port, io->size, in,
+						  io->string, io->rep);
+		break;
+	}
+	case KVM_EXIT_MMIO: {
+		struct roof_exit_mmio *m = &x->info.mmio;
+		x->reason = ROOF_EXIT_MMIO;
+		m->gpa = run->mmio.phys_addr;
+		m->len = (uint8_t)run->mmio.len;
+		m->dir = run->mmio.is_write ? ROOF_DIR_WRITE : ROOF_DIR_READ;
+		m->data = 0;
+		if (run->mmio.is_write)
+			memcpy(&m->data, run->mmio.data,
+			       m->len > 8 ? 8 : m->len);
+		x->info.fault_gpa = m->gpa;
+		x->pending = !run->mmio.is_write;
+		x->retired = run->mmio.is_write;
+		c->qual[0] = run->mmio.is_write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ;
+		c->qual[1] = m->gpa;
+		break;
+	}
+	case KVM_EXIT_HLT:
+		/* KVM retired the hlt; VMX reports it unretired, ip at the
+		 * hlt, so resuming runs it again. */
+		x->reason = ROOF_EXIT_HLT;
+		x->insn_len = 1;
+		if (refresh_classes(c, CLS_REGS) == ROOF_OK) {
+			run->s.regs.regs.rip -= 1;
+			run->kvm_dirty_regs |= CLS_REGS;
+			c->dirty_cls |= CLS_REGS;
+			x->rip = run->s.regs.regs.rip;
+		} else {
+			exit_error(c, ROOF_EXIT_BACKEND_ERROR, "%s", c->err);
+		}
+		break;
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		x->reason = run->exit_reason == KVM_EXIT_X86_RDMSR
+				    ? ROOF_EXIT_MSR_READ
+				    : ROOF_EXIT_MSR_WRITE;
+		x->info.msr.index = run->msr.index;
+		x->info.msr.value =
+			x->reason == ROOF_EXIT_MSR_WRITE ? run->msr.data : 0;
+		x->info.msr.fault = 0;
+		x->insn_len = 2;
+		x->pending = 1;
+		break;
+	case KVM_EXIT_DEBUG:
+		if (refresh_classes(c, CLS_REGS) == ROOF_OK &&
+		    (run->debug.arch.dr6 & 15u) &&
+		    is_cpuid_site(c, run->debug.arch.pc)) {
+			x->reason = ROOF_EXIT_CPUID;
+			x->rip = run->s.regs.regs.rip;
+			x->insn_len = 2;
+			x->info.cpuid.leaf = (uint32_t)run->s.regs.regs.rax;
+			x->info.cpuid.subleaf = (uint32_t)run->s.regs.regs.rcx;
+			cpuid_default(c, &x->info.cpuid);
+		} else {
+			x->reason = ROOF_EXIT_DEBUG;
+		}
+		break;
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		x->reason = ROOF_EXIT_IRQ_WINDOW;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		exit_error(c, ROOF_EXIT_SHUTDOWN,
+			   "triple fault: the guest shut down");
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		exit_error(c, ROOF_EXIT_SHUTDOWN,
+			   "KVM system event type %u (shutdown/reset)",
+			   run->system_event.type);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		exit_error(c, ROOF_EXIT_INVALID_STATE,
+			   "VM entry failed: hardware reason 0x%llx",
+			   (unsigned long long)run->fail_entry
+				   .hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		exit_error(c, ROOF_EXIT_BACKEND_ERROR,
+			   "KVM internal error %u (%s) at rip 0x%llx",
+			   run->internal.suberror,
+			   run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+				   ? "cannot emulate the instruction"
+				   : "see KVM_INTERNAL_ERROR_*",
+			   (unsigned long long)run->s.regs.regs.rip);
+		break;
+	default:
+		exit_error(c, ROOF_EXIT_BACKEND_ERROR,
+			   "unexpected KVM exit reason %u", run->exit_reason);
+		break;
+	}
+}
+
+/* Apply state writes that waited for KVM's completion of the last exit:
+ * enter with immediate_exit so KVM finishes the instruction and returns,
+ * then put in the registers the VMM changed. Compared per 8-byte word
+ * against what was delivered, so a VMM that wrote a register back unchanged
+ * does not undo the completion (e.g. rax of an in). */
+static int apply_deferred(struct khw_vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	unsigned cls = classes_of(c->deferred);
+	int r = refresh_classes(c, cls);
+	if (r)
+		return r;
+	struct kvm_sync_regs before = run->s.regs, wanted = run->s.regs;
+	r = sync_from_state(c, c->deferred_src, c->deferred, &wanted);
+	c->deferred = 0;
+	c->deferred_src = NULL;
+	if (r)
+		return r;
+	/* Let KVM finish the pending instruction and store the result. A
+	 * recall signal that arrives now is eaten below and stays pending in
+	 * pause_pending, which the caller checks before every entry. */
+	run->kvm_dirty_regs = 0;
+	run->kvm_valid_regs = cls;
+	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	count_ioctl(c);
+	int rc = ioctl(c->fd, KVM_RUN, 0);
+	int e = errno;
+	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	eat_recall_signals(c);
+	if (rc == 0 || e != EINTR) {
+		fail_msg(c, "kvm: finishing the pending instruction: %s",
+			 rc ? strerror(e) : "KVM ran the guest");
+		return ROOF_EKERNEL;
+	}
+	c->exit.pending = 0;
+	c->fresh = cls;
+	const uint64_t *bw = (const uint64_t *)&before;
+	const uint64_t *ww = (const uint64_t *)&wanted;
+	uint64_t *live = (uint64_t *)&run->s.regs;
+	for (size_t i = 0; i < sizeof before / 8; i++)
+		if (ww[i] != bw[i])
+			live[i] = ww[i];
+	run->kvm_dirty_regs = cls;
+	c->dirty_cls = cls;
+	return ROOF_OK;
+}
+
+void khw_synthetic(struct khw_vcpu *c, roof_exit reason)
+{
+	struct khw_exit *x = &c->exit;
+	memset(&x->info, 0, sizeof x->info);
+	x->reason = reason;
+	x->kvm_reason = KVM_EXIT_UNKNOWN;
+	x->retired = 0;
+	x->insn_len = 0;
+	x->recalled = reason == ROOF_EXIT_PAUSED;
+	x->msg[0] = 0;
+	c->qual[0] = c->qual[1] = 0;
+	c->completed = true; /* nothing owed to KVM for a synthetic exit */
+	/* x->pending stays: a stopped vCPU may still owe a completion. State
+	 * written meanwhile (with_state) goes in now, so that this exit's
+	 * fetch reads it back. */
+	if (c->deferred && apply_deferred(c) != ROOF_OK)
+		c->entry_invalid = true;
+}
+
+int khw_run(struct khw_vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	struct khw_exit *x = &c->exit;
+	int r = ROOF_OK;
+	if (!c->completed)
+		khw_complete(c, &x->info);
+	if (c->entry_invalid) {
+		c->entry_invalid = false;
+		c->cache.dirty = 0;
+		c->cache.valid = 0;
+		r = ROOF_ESTATE;
+		goto fail;
+	}
+	if (c->deferred && (r = apply_deferred(c)))
+		goto fail;
+	if ((r = cache_flush(c)))
+		goto fail;
+	if (c->dirty_cls && (r = check_entry_state(c)))
+		goto fail;
+	unsigned cls = predict_classes(c);
+	for (;;) {
+		run->kvm_valid_regs = cls;
+		bool lma_before = (c->fresh & CLS_SREGS) &&
+				  (run->s.regs.sregs.efer & EFER_LMA);
+		roof_probe_entry(c->core);
+		int rc = ioctl(c->fd, KVM_RUN, 0);
+		int e = errno;
+		roof_probe_exit(c->core);
+		unsigned wrote = c->dirty_cls;
+		run->kvm_dirty_regs = 0;
+		c->dirty_cls = 0;
+		c->fresh = rc == 0 || e == EINTR ? cls : 0;
+		/* registers an exit can change unseen (see G_VOLATILE) */
+		uint64_t drop = G_VOLATILE | ROOF_G_XSAVE;
+		if (lma_before || !(c->fresh & CLS_SREGS) ||
+		    (run->s.regs.sregs.efer & EFER_LMA))
+			drop |= ROOF_G_SYSCALL;
+		c->cache.valid &= ~drop;
+		memset(&x->info, 0, sizeof x->info);
+		x->pending = x->retired = x->insn_len = x->recalled = 0;
+		x->msg[0] = 0;
+		c->completed = false;
+		if (rc < 0) {
+			if (e == EINTR || e == EAGAIN) {
+				__atomic_store_n(&run->immediate_exit, 0,
+						 __ATOMIC_SEQ_CST);
+				eat_recall_signals(c);
+				x->kvm_reason = KVM_EXIT_INTR;
+				x->reason = ROOF_EXIT_PAUSED;
+				x->recalled = 1;
+				x->rip = run->s.regs.regs.rip;
+				c->completed = true;
+				break;
+			}
+			c->completed = true;
+			if (e == EINVAL && wrote) {
+				/* KVM refused the state the VMM wrote; it was
+				 * not applied. */
+				exit_error(c, ROOF_EXIT_INVALID_STATE,
+					   "KVM refused the guest state written "
+					   "before this entry: %s", strerror(e));
+				break;
+			}
+			exit_error(c, ROOF_EXIT_BACKEND_ERROR, "KVM_RUN: %s",
+				   strerror(e));
+			snprintf(c->err, sizeof c->err, "%s", x->msg);
+			return ROOF_EKERNEL;
+		}
+		classify(c);
+		/* exits the hardware layer finishes itself */
+		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+		    finish_unemulated(c)) {
+			c->dirty_cls = CLS_REGS;
+			continue;
+		}
+		if (run->exit_reason == KVM_EXIT_X86_WRMSR &&
+		    !vmm_msr(c->k->vm, run->msr.index) &&
+		    finish_cache_wrmsr(c))
+			continue;
+		break;
+	}
+	note_need(c, x->reason);
+	return ROOF_OK;
+fail:
+	c->completed = true;
+	memset(&x->info, 0, sizeof x->info);
+	exit_error(c, r == ROOF_ESTATE ? ROOF_EXIT_INVALID_STATE
+				       : ROOF_EXIT_BACKEND_ERROR,
+		   "%s", c->err);
+	x->kvm_reason = KVM_EXIT_UNKNOWN;
+	run->kvm_dirty_regs = 0;
+	c->dirty_cls = 0;
+	c->fresh = 0; /* what KVM holds is authoritative again */
+	c->deferred = 0;
+	c->deferred_src = NULL;
+	return ROOF_OK;
+}
