@@ -28,6 +28,17 @@ struct kvm_vcpu_priv {
 	bool needs_known;
 };
 
+/* VM options (roof_vm_set_option): policy=fast, cache=on|off. */
+struct kvm_vm_priv {
+	struct khw_vm *k;
+	bool cache_off;
+};
+
+static struct khw_vm *khw_of(struct roof_vm *vm)
+{
+	return ((struct kvm_vm_priv *)vm->backend)->k;
+}
+
 static struct khw_vcpu *hw_of(struct roof_vcpu *v)
 {
 	return ((struct kvm_vcpu_priv *)v->backend)->hw;
@@ -58,32 +69,54 @@ static const struct roof_backend_hot_ops kvm_hot = {
 /* ---- VM ------------------------------------------------------------------- */
 static int kvm_vm_open(struct roof_vm *vm)
 {
-	struct khw_vm *k;
-	int rc = khw_vm_open(vm, &k);
-	if (rc == ROOF_OK)
-		vm->backend = k;
-	return rc;
+	struct kvm_vm_priv *p = calloc(1, sizeof *p);
+	if (!p)
+		return roof_vm_fail(vm, ROOF_ENOMEM, "kvm: out of memory");
+	int rc = khw_vm_open(vm, &p->k);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	vm->backend = p;
+	return ROOF_OK;
 }
 
 static void kvm_vm_close(struct roof_vm *vm)
 {
-	khw_vm_close(vm->backend);
+	khw_vm_close(khw_of(vm));
+	free(vm->backend);
 	vm->backend = NULL;
+}
+
+static int kvm_set_option(struct roof_vm *vm, const char *key,
+			  const char *value)
+{
+	struct kvm_vm_priv *p = vm->backend;
+	if (strcmp(key, "policy") == 0 && strcmp(value, "fast") == 0)
+		return ROOF_OK;
+	if (strcmp(key, "cache") == 0 &&
+	    (strcmp(value, "on") == 0 || strcmp(value, "off") == 0)) {
+		p->cache_off = strcmp(value, "off") == 0;
+		return ROOF_OK;
+	}
+	return roof_vm_fail(vm, ROOF_EINVAL,
+		"set_option: kvm knows policy=fast and cache=on|off, not %s=%s",
+		key, value);
 }
 
 static unsigned kvm_max_slots(struct roof_vm *vm)
 {
-	return khw_max_slots(vm->backend);
+	return khw_max_slots(khw_of(vm));
 }
 
 static int kvm_mem_map(struct roof_vm *vm, struct roof_mem_region *r)
 {
-	return khw_mem_map(vm->backend, r);
+	return khw_mem_map(khw_of(vm), r);
 }
 
 static int kvm_mem_unmap(struct roof_vm *vm, struct roof_mem_region *r)
 {
-	return khw_mem_unmap(vm->backend, r);
+	return khw_mem_unmap(khw_of(vm), r);
 }
 
 /* ---- vCPU ------------------------------------------------------------------ */
@@ -92,11 +125,12 @@ static int kvm_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 	struct kvm_vcpu_priv *p = calloc(1, sizeof *p);
 	if (!p)
 		return roof_vm_fail(vm, ROOF_ENOMEM, "kvm: out of memory");
-	int rc = khw_vcpu_create(vm->backend, v, &p->hw);
+	int rc = khw_vcpu_create(khw_of(vm), v, &p->hw);
 	if (rc) {
 		free(p);
 		return rc;
 	}
+	khw_set_cache(p->hw, !((struct kvm_vm_priv *)vm->backend)->cache_off);
 	khw_set_counters(p->hw, (struct khw_counters){&v->counters.crossings,
 						      &v->counters.bytes});
 	v->hot = &kvm_hot;
@@ -204,5 +238,6 @@ const struct roof_backend_ops roof_backend_kvm = {
 	.vcpu_run = kvm_vcpu_run,
 	.vcpu_recall = kvm_recall,
 	.vcpu_prepare_synthetic = kvm_prepare_synthetic,
+	.set_option = kvm_set_option,
 	.default_policy = "fast",
 };

@@ -141,6 +141,7 @@ struct khw_vcpu {
 	struct reg_cache cache;
 	uint64_t soft_tsc_offset; /* without KVM_VCPU_TSC_OFFSET: our delta */
 	uint8_t class_ttl[3];     /* exits left for which a class is synced */
+	bool cache_off;           /* khw_set_cache(false) */
 	uint64_t cpuid_sites[MAX_CPUID_SITES];
 	unsigned ncpuid_sites;
 	char err[ROOF_ERR_LEN];
@@ -604,6 +605,11 @@ void khw_vcpu_destroy(struct khw_vcpu *c)
 		close(c->fd);
 	free(c->cache.xsave);
 	free(c);
+}
+
+void khw_set_cache(struct khw_vcpu *c, bool on)
+{
+	c->cache_off = !on;
 }
 
 void khw_set_counters(struct khw_vcpu *c, struct khw_counters counters)
@@ -1859,7 +1865,7 @@ int khw_run(struct khw_vcpu *c)
 		c->dirty_cls = 0;
 		c->fresh = rc == 0 || e == EINTR ? cls : 0;
 		/* registers an exit can change unseen (see G_VOLATILE) */
-		uint64_t drop = G_VOLATILE | ROOF_G_XSAVE;
+		uint64_t drop = c->cache_off ? G_IOCTL : G_VOLATILE | ROOF_G_XSAVE;
 		if (lma_before || !(c->fresh & CLS_SREGS) ||
 		    (run->s.regs.sregs.efer & EFER_LMA))
 			drop |= ROOF_G_SYSCALL;

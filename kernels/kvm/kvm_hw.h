@@ -98,6 +98,9 @@ int khw_writeback(struct khw_vcpu *c, const roof_state *s, uint64_t groups);
 void khw_complete(struct khw_vcpu *c, const struct roof_exit_info *info);
 /* Put a synthetic exit (STARTUP, PAUSED) into the exit record. */
 void khw_synthetic(struct khw_vcpu *c, roof_exit reason);
+/* The register cache on (default) or off: off re-reads every ioctl group
+ * at every exit that needs it, as a client without a cache does. */
+void khw_set_cache(struct khw_vcpu *c, bool on);
 /* Last error text of this vCPU's hardware layer. */
 const char *khw_error(const struct khw_vcpu *c);
 
