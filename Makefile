@@ -92,7 +92,7 @@ $(B)/tests/list-kernels: tests/list_kernels.c $(STATIC)
 	$(CC) $(CFLAGS_HOST) $< $(STATIC) $(LDLIBS_HOST) -o $@
 $(B)/tests/%: tests/%.c $(TEST_UTIL) $(STATIC) $(GUESTS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_HOST) -Itests -Itests/util -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
+	$(CC) $(CFLAGS_HOST) -Itests -Itests/util -Ikernels/kvm -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
 	    $< $(TEST_UTIL) $(STATIC) -lcmocka $(LDLIBS_HOST) -o $@
 
 $(B)/roof-bench: $(BENCH_SRCS) $(STATIC) $(GUESTS)

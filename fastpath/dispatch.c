@@ -139,19 +139,20 @@ roof_action roof_dispatch_exit(struct roof_vcpu *v)
 	v->counters.exits_by_reason[reason]++;
 
 	uint64_t need = ((h ? h->mask : 0) | v->implicit[reason]) & ~s->valid;
-	if (need) {
-		if (v->hot->fetch(v, need) == 0) {
-			s->valid |= need;
-		} else if (reason != ROOF_EXIT_BACKEND_ERROR) {
-			/* The transfer failed: hand the VMM an error, never a
-			 * state that was not delivered. */
-			s->exit_reason = ROOF_EXIT_BACKEND_ERROR;
-			if (!s->info.error)
-				s->info.error = "state transfer failed";
-			reason = ROOF_EXIT_BACKEND_ERROR;
-			h = v->handlers[reason].set ? &v->handlers[reason] : 0;
-			v->counters.exits_by_reason[reason]++;
-		}
+	bool failed = need && v->hot->fetch(v, need) != 0;
+	if (!failed)
+		s->valid |= need;
+	if (!failed && v->hot->decode && v->hot->decode(v) != 0)
+		failed = true;
+	if (failed && reason != ROOF_EXIT_BACKEND_ERROR) {
+		/* The transfer or decode failed: hand the VMM an error, never
+		 * a state that was not delivered. */
+		s->exit_reason = ROOF_EXIT_BACKEND_ERROR;
+		if (!s->info.error)
+			s->info.error = "state transfer failed";
+		reason = ROOF_EXIT_BACKEND_ERROR;
+		h = v->handlers[reason].set ? &v->handlers[reason] : 0;
+		v->counters.exits_by_reason[reason]++;
 	}
 
 	s->touched = 0;
@@ -170,6 +171,8 @@ roof_action roof_dispatch_exit(struct roof_vcpu *v)
 
 	if (v->mode & ROOF_MODE_LEARN)
 		v->learned[reason] |= s->touched;
+	if (v->hot->finish && !failed)
+		v->hot->finish(v, action);
 
 	if (s->dirty) {
 		if (v->hot->writeback(v, s->dirty) != 0)

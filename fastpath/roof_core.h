@@ -30,6 +30,14 @@ struct roof_backend_hot_ops {
 	int (*fetch)(struct roof_vcpu *v, uint64_t mask);
 	/* Queue the dirty groups for the next entry. */
 	int (*writeback)(struct roof_vcpu *v, uint64_t dirty);
+	/* Optional: turn the native exit into state->exit_reason/info once the
+	 * fetched groups (mask | implicit) are valid. Nonzero: the exit
+	 * becomes BACKEND_ERROR (decode set info.error). */
+	int (*decode)(struct roof_vcpu *v);
+	/* Optional: after the handler, before the write-back: finish the
+	 * exit the way the native kernel expects (VMX: write the result
+	 * registers, advance ip). */
+	void (*finish)(struct roof_vcpu *v, roof_action action);
 };
 
 /* Host hooks (threads live outside the freestanding core). */

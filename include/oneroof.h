@@ -205,6 +205,8 @@ struct roof_stats {
 	uint64_t vmcs_reads;  /* model kernels: VMCS field reads */
 	uint64_t vmcs_writes; /* model kernels: VMCS field writes */
 	uint64_t fpu_ops;     /* fxsave/fxrstor/xsave/xrstor executed */
+	uint64_t substrate_ioctls; /* model kernels: KVM ioctls of the
+				    * substrate (not a cost of the model) */
 };
 int roof_vcpu_stats(const roof_vcpu *vcpu, struct roof_stats *out);
 int roof_vcpu_stats_reset(roof_vcpu *vcpu);

@@ -5,7 +5,8 @@
 set -u
 B=${1:-build}
 T=$B/tests
-kernels=$("$T/list-kernels" 2>/dev/null || echo kvm)
+# the library's backends, plus the test-only reference VMX client (tests/util/vmx_ref.c)
+kernels="$("$T/list-kernels" 2>/dev/null || echo kvm) vmxref"
 per_kernel=" test_exits test_vmm_x86 test_soak_short "
 passed=0 failed=0 skipped=0 bad_suites=""
 [ -e /dev/kvm ] || echo "run-tests: /dev/kvm missing: tests that need it are skipped"

@@ -67,6 +67,8 @@ struct roof_backend_ops {
 /* Backend registry (fastpath/host/backends.c). */
 const struct roof_backend_ops *roof_backend_find(const char *name);
 const char *roof_backend_names(void); /* "kvm, nova, ..." */
+/* Add a backend at run time (before roof_vm_open names it). */
+int roof_backend_register(const struct roof_backend_ops *ops);
 
 /* Work queued to an entrypoint; `run` is called on its thread. */
 struct roof_ep_work {

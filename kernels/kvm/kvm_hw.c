@@ -1585,6 +1585,17 @@ static void cpuid_default(struct khw_vcpu *c, struct roof_exit_cpuid *q)
 	q->edx = e ? e->edx : 0;
 }
 
+void khw_cpuid(struct khw_vcpu *c, uint32_t leaf, uint32_t subleaf,
+	       uint32_t out[4])
+{
+	struct roof_exit_cpuid q = {.leaf = leaf, .subleaf = subleaf};
+	cpuid_default(c, &q);
+	out[0] = q.eax;
+	out[1] = q.ebx;
+	out[2] = q.ecx;
+	out[3] = q.edx;
+}
+
 /* Guest-linear rip to host pointer for the simple cases: real mode and
  * paging off (linear = physical). */
 static const uint8_t *code_at_rip(struct khw_vcpu *c, unsigned len)

@@ -104,6 +104,10 @@ void khw_set_cache(struct khw_vcpu *c, bool on);
 /* Last error text of this vCPU's hardware layer. */
 const char *khw_error(const struct khw_vcpu *c);
 
+/* The cpuid table KVM answers from (the VMM's policy over KVM's
+ * supported leaves): eax, ebx, ecx, edx of leaf/subleaf, zeros if absent. */
+void khw_cpuid(struct khw_vcpu *c, uint32_t leaf, uint32_t subleaf,
+	       uint32_t out[4]);
 /* Guest memory through the VM's attached ranges (NULL if not attached). */
 void *khw_guest_ptr(struct khw_vcpu *c, uint64_t gpa, uint64_t len);
 

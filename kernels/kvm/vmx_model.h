@@ -1,0 +1,42 @@
+/*
+ * vmx_model.h - host glue shared by the model kernels (kernels/nova, sel4,
+ * foc, hw): the VM-level backend operations, all of which are the same for
+ * a kernel modelled over vmx_hw (memory goes to KVM slots), and the
+ * "policy" option every model takes:
+ *   genode  what today's Genode client on that kernel does
+ *   tuned   what oneroof does on that kernel (the default)
+ * A model fills its struct roof_backend_ops with these for the VM-level
+ * entries and implements the vCPU entries (its control flow) itself.
+ */
+#ifndef ROOF_VMX_MODEL_H
+#define ROOF_VMX_MODEL_H
+
+#include "vmx_hw.h"
+
+enum vmx_model_policy { VMX_MODEL_TUNED = 0, VMX_MODEL_GENODE = 1 };
+
+struct vmx_model_vm {
+	struct khw_vm *k;
+	enum vmx_model_policy policy;
+};
+
+int vmx_model_vm_open(struct roof_vm *vm);
+void vmx_model_vm_close(struct roof_vm *vm);
+unsigned vmx_model_max_slots(struct roof_vm *vm);
+int vmx_model_mem_map(struct roof_vm *vm, struct roof_mem_region *r);
+int vmx_model_mem_unmap(struct roof_vm *vm, struct roof_mem_region *r);
+/* policy=genode|tuned; anything else is ROOF_EINVAL with a message. */
+int vmx_model_set_option(struct roof_vm *vm, const char *key,
+			 const char *value);
+
+static inline struct vmx_model_vm *vmx_model_of(struct roof_vm *vm)
+{
+	return (struct vmx_model_vm *)vm->backend;
+}
+
+/* A vCPU's hardware: vmx_hw over a KVM vCPU, substrate costs counted in
+ * `substrate_ioctls` (kept apart from the model's own counts). */
+int vmx_model_vcpu_hw(struct roof_vm *vm, struct roof_vcpu *v,
+		      uint64_t *substrate_ioctls, struct vmx_hw **out);
+
+#endif
