@@ -221,6 +221,12 @@ uint64_t roof_default_mask(roof_exit reason);
 struct roof_probe;
 int roof_vcpu_set_probe(roof_vcpu *vcpu, struct roof_probe *probe);
 
+/* The state groups the VM's kernel can transfer (roof_state.h bits). A
+ * handler mask naming another group is refused (ROOF_ENOSYS); a handler
+ * reading one at run time gets BACKEND_ERROR. ROOF_MASK_DEFAULT is cut to
+ * these groups. */
+uint64_t roof_vm_state_groups(const roof_vm *vm);
+
 /* Backend options, set before vCPUs are created. Every backend knows
  * "policy": the kernel models (nova, sel4, foc, hw) take "genode" (what
  * today's Genode client does: full transfers, hops) or "tuned" (oneroof's

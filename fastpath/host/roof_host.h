@@ -62,6 +62,9 @@ struct roof_backend_ops {
 	/* Optional: roof_vm_set_option(); NULL = only policy=<default> known. */
 	int (*set_option)(struct roof_vm *vm, const char *key, const char *value);
 	const char *default_policy; /* e.g. "fast" (kvm), "tuned" (models) */
+	/* State groups this kernel can transfer at all (0 = every group);
+	 * seL4, for one, has no access to r8-r15 or the FPU. */
+	uint64_t supported_groups;
 };
 
 /* Backend registry (fastpath/host/backends.c). */

@@ -277,12 +277,20 @@ int roof_vcpu_on_exit(roof_vcpu *v, roof_exit reason, roof_exit_handler fn,
 	if (where != ROOF_INLINE && where != ROOF_ON_EP)
 		return roof_vcpu_fail(v, ROOF_EINVAL,
 				      "on_exit: where must be ROOF_INLINE or ROOF_ON_EP");
+	uint64_t supported = roof_vm_state_groups(h->vm);
 	if (mask == ROOF_MASK_DEFAULT)
-		mask = roof_default_mask(reason);
+		mask = roof_default_mask(reason) & supported;
 	if (mask & ~ROOF_G_VALID_BITS)
 		return roof_vcpu_fail(v, ROOF_EINVAL,
 			"on_exit: mask 0x%llx has bits that name no group",
 			(unsigned long long)mask);
+	if (mask & ~supported) {
+		char names[160];
+		roof_mask_format(mask & ~supported, names, sizeof names);
+		return roof_vcpu_fail(v, ROOF_ENOSYS,
+			"on_exit: kernel %s cannot transfer %s", h->vm->kernel,
+			names);
+	}
 	pthread_mutex_lock(&h->lock);
 	int rc = ROOF_OK;
 	if (h->started)

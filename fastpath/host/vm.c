@@ -389,6 +389,14 @@ out:
 	return rc;
 }
 
+uint64_t roof_vm_state_groups(const roof_vm *vm)
+{
+	if (!roof_live_check(vm, ROOF_LIVE_VM))
+		return 0;
+	uint64_t g = vm->ops->supported_groups;
+	return g ? g & ROOF_G_EVERYTHING : ROOF_G_EVERYTHING;
+}
+
 int roof_vm_set_option(roof_vm *vm, const char *key, const char *value)
 {
 	CHECK_VM(vm);

@@ -72,8 +72,9 @@ void roof_test_flag_destroy(struct roof_test_flag *f);
 extern const uint64_t roof_test_patterns[16];
 enum roof_test_gpr { G_AX, G_CX, G_DX, G_BX, G_SP, G_BP, G_SI, G_DI,
 		     G_R8, G_R9, G_R10, G_R11, G_R12, G_R13, G_R14, G_R15 };
-/* Read the 16 GPRs (checked accessors). */
-void roof_test_read_gprs(roof_state *s, uint64_t out[16]);
+/* Read the GPRs the kernel can transfer (checked accessors): all 16, or
+ * the first 8 where r8-r15 are not in `groups`. Returns how many. */
+unsigned roof_test_read_gprs(roof_state *s, uint64_t out[16], uint64_t groups);
 const char *roof_test_gpr_name(unsigned i);
 
 #endif
