@@ -113,12 +113,13 @@ static void *ep_main(void *arg)
 
 int roof_ep_create(roof_vm *vm, const char *name, int cpu, roof_ep **out)
 {
+	if (out) /* a refused create leaves no stale handle behind */
+		*out = NULL;
 	if (!roof_live_check(vm, ROOF_LIVE_VM))
 		return roof_thread_fail(ROOF_EINVAL,
 			"roof_ep_create: vm handle %p is not open", (void *)vm);
 	if (!out)
 		return roof_vm_fail(vm, ROOF_EINVAL, "roof_ep_create: out is NULL");
-	*out = NULL;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cpu >= 0 && cpu >= ncpu)
 		return roof_vm_fail(vm, ROOF_EINVAL,

@@ -165,13 +165,14 @@ static void *vcpu_main(void *arg)
 
 int roof_vcpu_create(roof_vm *vm, roof_ep *ep, roof_vcpu **out)
 {
+	if (out) /* a refused create leaves no stale handle behind */
+		*out = NULL;
 	if (!roof_live_check(vm, ROOF_LIVE_VM))
 		return roof_thread_fail(ROOF_EINVAL,
 			"roof_vcpu_create: vm handle %p is not open (NULL or "
 			"closed)", (void *)vm);
 	if (!out)
 		return roof_vm_fail(vm, ROOF_EINVAL, "roof_vcpu_create: out is NULL");
-	*out = NULL;
 	if (!roof_live_check(ep, ROOF_LIVE_EP) || ep->vm != vm)
 		return roof_vm_fail(vm, ROOF_EINVAL,
 			"roof_vcpu_create: entrypoint %p is not an open "
