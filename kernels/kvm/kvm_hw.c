@@ -1164,53 +1164,240 @@ int khw_fetch(struct khw_vcpu *c, roof_state *s, uint64_t g)
 }
 
 /* ---- state write-back --------------------------------------------------------- */
-/* A few of the VM-entry checks of SDM Vol. 3C 27.3.1, so that the common
- * invalid states come back as INVALID_STATE with a reason rather than as
- * whatever the substrate makes of them. */
-static int check_entry_state(struct khw_vcpu *c)
+/*
+ * VM-entry checks on the guest state, SDM Vol. 3C 27.3.1 ("Checks on the
+ * Guest State Area"), for a guest run with "unrestricted guest" (as KVM
+ * does): a state the hardware would refuse comes back as INVALID_STATE
+ * naming the value, instead of whatever the substrate makes of it (this
+ * KVM emulates many such states and runs on). KVM sets the accessed bit of
+ * every segment but LDTR itself, so that bit is not checked.
+ */
+#define CR0_RESERVED_HIGH (~0ull << 32)
+#define CR4_RESERVED_HIGH (~0ull << 32)
+#define CR4_LA57 (1ull << 12)
+/* EFER bits x86 defines: SCE, LME, LMA, NXE, SVME, LMSLE, FFXSR, TCE */
+#define EFER_DEFINED 0xfd01ull
+/* RFLAGS: bit 1 is one; 63:22, 15, 5 and 3 are zero (27.3.1.4) */
+#define RFLAGS_FIXED1 (1ull << 1)
+#define RFLAGS_RESERVED (~0ull << 22 | 1ull << 15 | 1ull << 5 | 1ull << 3)
+#define RFLAGS_VM (1ull << 17)
+
+static bool canonical(uint64_t a, bool la57)
 {
-	const struct kvm_sync_regs *sr = &c->run->s.regs;
-	const struct kvm_sregs *s = &sr->sregs;
-	if (c->dirty_cls & CLS_SREGS) {
-		if ((s->cr0 & CR0_PG) && !(s->cr0 & CR0_PE)) {
-			fail_msg(c, "invalid guest state: cr0 0x%llx has PG "
-				 "without PE", (unsigned long long)s->cr0);
-			return ROOF_ESTATE;
-		}
-		if ((s->cr0 & CR0_NW) && !(s->cr0 & CR0_CD)) {
-			fail_msg(c, "invalid guest state: cr0 0x%llx has NW "
-				 "without CD", (unsigned long long)s->cr0);
-			return ROOF_ESTATE;
-		}
-		if ((s->efer & EFER_LMA) && !(s->cr0 & CR0_PG)) {
-			fail_msg(c, "invalid guest state: efer.LMA without "
-				 "cr0.PG");
-			return ROOF_ESTATE;
-		}
-		if ((s->cr0 & CR0_PE) && !s->cs.unusable && !s->cs.present) {
-			fail_msg(c, "invalid guest state: cs not present in "
-				 "protected mode (ar type %u)", s->cs.type);
-			return ROOF_ESTATE;
-		}
-		if ((s->cr0 & CR0_PE) && !s->tr.unusable && s->tr.type != 3 &&
-		    s->tr.type != 11) {
-			fail_msg(c, "invalid guest state: tr type %u is not a "
-				 "busy TSS", s->tr.type);
-			return ROOF_ESTATE;
-		}
+	uint64_t top = a >> (la57 ? 56 : 47); /* bits that must all be equal */
+	return top == 0 || top == ~0ull >> (la57 ? 56 : 47);
+}
+
+/* The limit of a segment in bytes must fit its granularity (G) bit. */
+static bool limit_fits_g(const struct kvm_segment *s)
+{
+	if ((s->limit & 0xfff) != 0xfff && s->g)
+		return false;
+	if ((s->limit & 0xfff00000u) && !s->g)
+		return false;
+	return true;
+}
+
+/* Physical-address width the guest sees (cpuid 0x80000008 eax[7:0]). */
+static unsigned guest_maxphyaddr(const struct khw_vcpu *c)
+{
+	const struct kvm_cpuid_entry2 *e =
+		c->k->cpuid ? cpuid_find(c->k->cpuid, 0x80000008u, 0) : NULL;
+	unsigned w = e ? (e->eax & 0xffu) : 0;
+	return w >= 32 && w <= 52 ? w : 52;
+}
+
+#define REFUSE(...)                                                           \
+	do {                                                                  \
+		fail_msg(c, "invalid guest state: " __VA_ARGS__);             \
+		return ROOF_ESTATE;                                           \
+	} while (0)
+
+/* cs, ss, ds, es, fs, gs outside real and virtual-8086 mode. */
+static int check_data_code_segments(struct khw_vcpu *c,
+				    const struct kvm_sregs *s, bool ia32e)
+{
+	const struct kvm_segment *cs = &s->cs, *ss = &s->ss;
+	if (!cs->unusable) {
+		bool code = cs->type & 8;
+		if (!cs->present)
+			REFUSE("cs not present in protected mode (ar type %u)",
+			       cs->type);
+		if (!cs->s)
+			REFUSE("cs is a system segment (S=0, ar type %u)",
+			       cs->type);
+		if (!code && !((cs->type & 0xe) == 2 && cs->dpl == 0))
+			REFUSE("cs ar type %u is neither code nor a DPL-0 "
+			       "read/write data segment", cs->type);
+		if (code && !(cs->type & 4) && !ss->unusable &&
+		    cs->dpl != ss->dpl)
+			REFUSE("cs DPL %u differs from ss DPL %u for a "
+			       "non-conforming code segment", cs->dpl, ss->dpl);
+		if (code && (cs->type & 4) && !ss->unusable && cs->dpl > ss->dpl)
+			REFUSE("cs DPL %u above ss DPL %u", cs->dpl, ss->dpl);
+		if (ia32e && cs->l && cs->db)
+			REFUSE("cs has both L and D/B set in IA-32e mode");
+		if (cs->base >> 32)
+			REFUSE("cs base 0x%llx has bits 63:32 set",
+			       (unsigned long long)cs->base);
+		if (!limit_fits_g(cs))
+			REFUSE("cs limit 0x%x does not fit its G bit %u",
+			       cs->limit, cs->g);
 	}
-	if ((c->dirty_cls & (CLS_REGS | CLS_SREGS)) &&
-	    (c->fresh & CLS_SREGS) && (s->efer & EFER_LMA) && s->cs.l) {
-		int64_t ip = (int64_t)sr->regs.rip;
-		if ((ip << 16) >> 16 != ip) {
-			fail_msg(c, "invalid guest state: rip 0x%llx is not "
-				 "canonical in 64-bit mode",
-				 (unsigned long long)sr->regs.rip);
-			return ROOF_ESTATE;
-		}
+	if (!ss->unusable) {
+		if ((ss->type & 0xb) != 3) /* 3 or 7: read/write data */
+			REFUSE("ss ar type %u is not a read/write data segment",
+			       ss->type);
+		if (!ss->s || !ss->present)
+			REFUSE("ss is %s", !ss->s ? "a system segment (S=0)"
+						  : "not present");
+		if (!cs->unusable && !(cs->type & 8) && ss->dpl != 0)
+			REFUSE("ss DPL %u with a data-type cs (must be 0)",
+			       ss->dpl);
+		if (ss->base >> 32)
+			REFUSE("ss base 0x%llx has bits 63:32 set",
+			       (unsigned long long)ss->base);
+		if (!limit_fits_g(ss))
+			REFUSE("ss limit 0x%x does not fit its G bit %u",
+			       ss->limit, ss->g);
+	}
+	const struct {
+		const char *name;
+		const struct kvm_segment *seg;
+		bool base64; /* fs, gs: canonical base; ds, es: 32-bit */
+	} data[] = {{"ds", &s->ds, false}, {"es", &s->es, false},
+		    {"fs", &s->fs, true}, {"gs", &s->gs, true}};
+	for (size_t i = 0; i < sizeof data / sizeof data[0]; i++) {
+		const struct kvm_segment *d = data[i].seg;
+		if (d->unusable)
+			continue;
+		if (!d->s || !d->present)
+			REFUSE("%s is %s", data[i].name,
+			       !d->s ? "a system segment (S=0)" : "not present");
+		if ((d->type & 8) && !(d->type & 2))
+			REFUSE("%s is an execute-only code segment (ar type %u)",
+			       data[i].name, d->type);
+		if (data[i].base64 ? !canonical(d->base, s->cr4 & CR4_LA57)
+				   : (d->base >> 32) != 0)
+			REFUSE("%s base 0x%llx is %s", data[i].name,
+			       (unsigned long long)d->base,
+			       data[i].base64 ? "not canonical"
+					      : "beyond 32 bits");
+		if (!limit_fits_g(d))
+			REFUSE("%s limit 0x%x does not fit its G bit %u",
+			       data[i].name, d->limit, d->g);
 	}
 	return ROOF_OK;
 }
+
+/* Control registers, EFER, tr, ldtr, gdtr, idtr: every mode. */
+static int check_system_state(struct khw_vcpu *c, const struct kvm_sregs *s)
+{
+	bool la57 = s->cr4 & CR4_LA57;
+	if (s->cr0 & CR0_RESERVED_HIGH)
+		REFUSE("cr0 0x%llx has bits 63:32 set",
+		       (unsigned long long)s->cr0);
+	if ((s->cr0 & CR0_PG) && !(s->cr0 & CR0_PE))
+		REFUSE("cr0 0x%llx has PG without PE",
+		       (unsigned long long)s->cr0);
+	if ((s->cr0 & CR0_NW) && !(s->cr0 & CR0_CD))
+		REFUSE("cr0 0x%llx has NW without CD",
+		       (unsigned long long)s->cr0);
+	if (s->cr4 & CR4_RESERVED_HIGH)
+		REFUSE("cr4 0x%llx has bits 63:32 set",
+		       (unsigned long long)s->cr4);
+	unsigned maxphy = guest_maxphyaddr(c);
+	if (s->cr3 >> maxphy)
+		REFUSE("cr3 0x%llx has bits above the %u-bit physical "
+		       "address width", (unsigned long long)s->cr3, maxphy);
+	if (s->efer & ~EFER_DEFINED)
+		REFUSE("efer 0x%llx has reserved bits set",
+		       (unsigned long long)s->efer);
+	if ((s->efer & EFER_LMA) && !(s->cr0 & CR0_PG))
+		REFUSE("efer.LMA without cr0.PG");
+	if ((s->efer & EFER_LMA) && !(s->cr4 & CR4_PAE))
+		REFUSE("efer.LMA (IA-32e mode) without cr4.PAE");
+	if ((s->cr0 & CR0_PG) &&
+	    !(s->efer & EFER_LMA) != !(s->efer & EFER_LME))
+		REFUSE("efer 0x%llx: with paging on, LMA and LME differ",
+		       (unsigned long long)s->efer);
+	bool ia32e = s->efer & EFER_LMA;
+	const struct kvm_segment *tr = &s->tr, *ldt = &s->ldt;
+	if (tr->unusable)
+		REFUSE("tr is unusable; VM entry needs a TSS");
+	if (!(tr->type == 11 || (!ia32e && tr->type == 3)))
+		REFUSE("tr ar type %u is not a busy %sTSS", tr->type,
+		       ia32e ? "64-bit " : "");
+	if (tr->s || !tr->present)
+		REFUSE("tr is %s", tr->s ? "not a system segment (S=1)"
+					 : "not present");
+	if (tr->selector & 4)
+		REFUSE("tr selector 0x%x points into the LDT", tr->selector);
+	if (!canonical(tr->base, la57) || !limit_fits_g(tr))
+		REFUSE("tr base 0x%llx not canonical or limit 0x%x does not "
+		       "fit G", (unsigned long long)tr->base, tr->limit);
+	if (!ldt->unusable) {
+		if (ldt->type != 2 || ldt->s || !ldt->present)
+			REFUSE("ldtr ar type %u S %u P %u is not a present LDT",
+			       ldt->type, ldt->s, ldt->present);
+		if (ldt->selector & 4)
+			REFUSE("ldtr selector 0x%x points into the LDT",
+			       ldt->selector);
+		if (!canonical(ldt->base, la57) || !limit_fits_g(ldt))
+			REFUSE("ldtr base 0x%llx not canonical or limit 0x%x "
+			       "does not fit G", (unsigned long long)ldt->base,
+			       ldt->limit);
+	}
+	if (!canonical(s->gdt.base, la57))
+		REFUSE("gdtr base 0x%llx is not canonical",
+		       (unsigned long long)s->gdt.base);
+	if (!canonical(s->idt.base, la57))
+		REFUSE("idtr base 0x%llx is not canonical",
+		       (unsigned long long)s->idt.base);
+	return ROOF_OK;
+}
+
+/* Runs where a sync class was written since the exit (dirty_cls). */
+static int check_entry_state(struct khw_vcpu *c)
+{
+	struct kvm_sync_regs *sr = &c->run->s.regs;
+	const struct kvm_sregs *s = &sr->sregs;
+	int r;
+	/* segment rules depend on rflags.VM: know the regs for them */
+	if ((c->dirty_cls & CLS_SREGS) && (s->cr0 & CR0_PE) &&
+	    (r = refresh_classes(c, CLS_REGS)))
+		return r;
+	bool regs = c->fresh & CLS_REGS, sregs = c->fresh & CLS_SREGS;
+	uint64_t rip = sr->regs.rip, rflags = sr->regs.rflags;
+	if (regs && (c->dirty_cls & CLS_REGS)) {
+		if (!(rflags & RFLAGS_FIXED1) || (rflags & RFLAGS_RESERVED))
+			REFUSE("rflags 0x%llx: bit 1 must be set, bits 63:22, "
+			       "15, 5 and 3 clear", (unsigned long long)rflags);
+		/* no mode keeps a non-canonical rip */
+		if (!canonical(rip, sregs && (s->cr4 & CR4_LA57)))
+			REFUSE("rip 0x%llx is not canonical",
+			       (unsigned long long)rip);
+	}
+	if (!sregs)
+		return ROOF_OK;
+	bool ia32e = s->efer & EFER_LMA;
+	if (c->dirty_cls & CLS_SREGS) {
+		if ((r = check_system_state(c, s)))
+			return r;
+		if (regs && (rflags & RFLAGS_VM) && (ia32e || !(s->cr0 & CR0_PE)))
+			REFUSE("rflags.VM set %s", ia32e ? "in IA-32e mode"
+							 : "with cr0.PE clear");
+		if ((s->cr0 & CR0_PE) && !(regs && (rflags & RFLAGS_VM)) &&
+		    (r = check_data_code_segments(c, s, ia32e)))
+			return r;
+	}
+	if (regs && (c->dirty_cls & (CLS_REGS | CLS_SREGS)) &&
+	    !(ia32e && s->cs.l) && (rip >> 32))
+		REFUSE("rip 0x%llx has bits 63:32 set outside 64-bit mode",
+		       (unsigned long long)rip);
+	return ROOF_OK;
+}
+#undef REFUSE
 
 static int sync_from_state(struct khw_vcpu *c, const roof_state *s,
 			   uint64_t g, struct kvm_sync_regs *sr)
