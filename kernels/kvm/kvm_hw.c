@@ -2,7 +2,7 @@
  * kvm_hw.c - the KVM vCPU as x86 hardware (see kvm_hw.h).
  *
  * KVM API facts used here: Documentation/virt/kvm/api.rst (KVM_CAP_SYNC_REGS,
- * KVM_CAP_IMMEDIATE_EXIT, KVM_SET_SIGNAL_MASK, KVM_CAP_X86_USER_SPACE_MSR,
+ * KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_X86_USER_SPACE_MSR,
  * KVM_X86_SET_MSR_FILTER, KVM_SET_GUEST_DEBUG, KVM_VCPU_TSC_CTRL) and
  * <linux/kvm.h>. Behaviour of this substrate that the code relies on was
  * checked on the machine (RESULTS.md, "Substrate"):
@@ -120,6 +120,7 @@ struct khw_vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_known;
+	unsigned recalls; /* khw_recall calls (atomic) */
 	struct roof_transfer_plan plan; /* kvm_sync_regs <-> roof_state */
 	struct khw_counters cnt;
 	uint64_t dummy_counter;
@@ -248,12 +249,19 @@ int khw_vm_open(struct roof_vm *vm, struct khw_vm **out)
 				  strerror(errno));
 		goto fail;
 	}
-	/* Recall signal: a no-op handler; blocked outside KVM_RUN. */
+	/* Recall signal: a no-op handler, never blocked in a vCPU thread.
+	 * immediate_exit (set before the signal) covers a signal that lands
+	 * outside KVM_RUN, so no KVM_SET_SIGNAL_MASK is needed: api.rst
+	 * (KVM_CAP_IMMEDIATE_EXIT) recommends this, and on this substrate a
+	 * signal mask costs about 200 ns per KVM_RUN (RESULTS.md, roof-bench
+	 * io-out fast against bare). SA_RESTART: the vCPU thread's other
+	 * syscalls (futex waits of the entrypoint hop) simply go on. */
 	k->recall_sig = SIGRTMIN + 5;
 	struct sigaction old;
 	if (sigaction(k->recall_sig, NULL, &old) == 0 &&
 	    old.sa_handler == SIG_DFL) {
-		struct sigaction sa = {.sa_handler = recall_handler};
+		struct sigaction sa = {.sa_handler = recall_handler,
+				       .sa_flags = SA_RESTART};
 		sigemptyset(&sa.sa_mask);
 		sigaction(k->recall_sig, &sa, NULL);
 	}
@@ -623,26 +631,14 @@ void khw_set_counters(struct khw_vcpu *c, struct khw_counters counters)
 
 int khw_thread_init(struct khw_vcpu *c)
 {
-	int sig = c->k->recall_sig;
-	sigset_t block;
-	sigemptyset(&block);
-	sigaddset(&block, sig);
-	int e = pthread_sigmask(SIG_BLOCK, &block, NULL);
+	/* The thread may have inherited a mask that blocks the recall
+	 * signal: KVM_RUN must see it. */
+	sigset_t recall;
+	sigemptyset(&recall);
+	sigaddset(&recall, c->k->recall_sig);
+	int e = pthread_sigmask(SIG_UNBLOCK, &recall, NULL);
 	if (e) {
 		fail_msg(c, "kvm: pthread_sigmask: %s", strerror(e));
-		return ROOF_EKERNEL;
-	}
-	/* Inside KVM_RUN: this thread's mask minus the recall signal. */
-	sigset_t during;
-	pthread_sigmask(SIG_BLOCK, NULL, &during);
-	sigdelset(&during, sig);
-	struct {
-		struct kvm_signal_mask m;
-		uint8_t bits[8];
-	} mask = {.m.len = 8};
-	memcpy(mask.m.sigset, &during, 8);
-	if (ioctl(c->fd, KVM_SET_SIGNAL_MASK, &mask) < 0) {
-		fail_msg(c, "kvm: KVM_SET_SIGNAL_MASK: %s", strerror(errno));
 		return ROOF_EKERNEL;
 	}
 	c->thread = pthread_self();
@@ -652,20 +648,10 @@ int khw_thread_init(struct khw_vcpu *c)
 
 void khw_recall(struct khw_vcpu *c)
 {
+	__atomic_fetch_add(&c->recalls, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&c->thread_known, __ATOMIC_ACQUIRE))
 		pthread_kill(c->thread, c->k->recall_sig);
-}
-
-/* The recall signal stays pending while blocked: eat it after an EINTR. */
-static void eat_recall_signals(struct khw_vcpu *c)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, c->k->recall_sig);
-	struct timespec zero = {0, 0};
-	while (sigtimedwait(&set, NULL, &zero) >= 0)
-		;
 }
 
 /* What the hardware layer itself reads for an exit (hlt rewind, cpuid
@@ -1981,17 +1967,19 @@ static int apply_deferred(struct khw_vcpu *c)
 	c->deferred_src = NULL;
 	if (r)
 		return r;
-	/* Let KVM finish the pending instruction and store the result. A
-	 * recall signal that arrives now is eaten below and stays pending in
-	 * pause_pending, which the caller checks before every entry. */
+	/* Let KVM finish the pending instruction and store the result. */
 	run->kvm_dirty_regs = 0;
 	run->kvm_valid_regs = cls;
+	unsigned recalls = __atomic_load_n(&c->recalls, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	count_ioctl(c);
 	int rc = ioctl(c->fd, KVM_RUN, 0);
 	int e = errno;
+	/* A recall meanwhile must still stop the entry that follows: clear,
+	 * then look (khw_recall counts, then sets). */
 	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	eat_recall_signals(c);
+	if (__atomic_load_n(&c->recalls, __ATOMIC_SEQ_CST) != recalls)
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (rc == 0 || e != EINTR) {
 		fail_msg(c, "kvm: finishing the pending instruction: %s",
 			 rc ? strerror(e) : "KVM ran the guest");
@@ -2076,7 +2064,6 @@ int khw_run(struct khw_vcpu *c)
 			if (e == EINTR || e == EAGAIN) {
 				__atomic_store_n(&run->immediate_exit, 0,
 						 __ATOMIC_SEQ_CST);
-				eat_recall_signals(c);
 				x->kvm_reason = KVM_EXIT_INTR;
 				x->reason = ROOF_EXIT_PAUSED;
 				x->recalled = 1;
