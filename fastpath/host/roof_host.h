@@ -59,6 +59,12 @@ struct roof_backend_ops {
 	void (*vcpu_recall)(struct roof_vcpu *v);
 	/* Prepare state->valid/exit for a PAUSED exit of a stopped vCPU. */
 	void (*vcpu_prepare_synthetic)(struct roof_vcpu *v, roof_exit reason);
+	/* Optional, replaces prepare_synthetic + roof_dispatch_exit(): deliver
+	 * the STARTUP or PAUSED exit of a stopped vCPU and return the handler's
+	 * action. For a kernel whose exit delivery brackets the handler (NOVA:
+	 * portal call ... reply), so the backend sees where the exit ends. */
+	roof_action (*vcpu_deliver_synthetic)(struct roof_vcpu *v,
+					      roof_exit reason);
 	/* Optional: roof_vm_set_option(); NULL = only policy=<default> known. */
 	int (*set_option)(struct roof_vm *vm, const char *key, const char *value);
 	const char *default_policy; /* e.g. "fast" (kvm), "tuned" (models) */

@@ -105,6 +105,8 @@ static const struct roof_host_hooks linux_hooks = {
 static roof_action deliver_synthetic(struct roof_vcpu *v, roof_exit reason)
 {
 	struct roof_vm *vm = host_of(v)->vm;
+	if (vm->ops->vcpu_deliver_synthetic)
+		return vm->ops->vcpu_deliver_synthetic(v, reason);
 	vm->ops->vcpu_prepare_synthetic(v, reason);
 	return roof_dispatch_exit(v);
 }
