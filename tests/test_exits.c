@@ -28,7 +28,7 @@
 enum subtest {
 	T_OUT = 0, T_IN8, T_IN16, T_IN32, T_MMIO_READ, T_MMIO_WRITE, T_HLT,
 	T_RDMSR, T_WRMSR, T_CPUID_KERNEL, T_CPUID_SITE, T_MSR_KERNEL, T_LOOP,
-	T_MMIO_READ32,
+	T_MMIO_READ32, T_SPIN,
 };
 
 struct ctx {
@@ -580,6 +580,60 @@ static void test_loop_counts(void **state)
 	finish(&r, &c);
 }
 
+/* ---- pause of a guest that never exits ------------------------------------------ */
+static roof_action on_paused(roof_vcpu *cpu, roof_state *st, void *p)
+{
+	(void)cpu;
+	struct ctx *c = p;
+	check_gprs(c, st);
+	c->hlt_ip[0] = roof_get_ip(st);
+	roof_test_flag_raise(&c->done);
+	return ROOF_STOP;
+}
+
+static void pause_spinning(const char *recall)
+{
+	struct ctx c;
+	struct rig r;
+	ctx_init(&c, T_SPIN, ROOF_INLINE);
+	memset(&r, 0, sizeof r);
+	ROOF_OK_OR_FAIL(roof_vm_open(&r.vm, NULL), roof_last_error());
+	c.groups = roof_vm_state_groups(r.vm);
+	if (recall)
+		ROOF_OK_OR_FAIL(roof_vm_set_option(r.vm, "recall", recall),
+				roof_vm_error(r.vm));
+	roof_test_guest_vm(r.vm, "exits64", &r.ram);
+	ROOF_OK_OR_FAIL(roof_ep_create(r.vm, "ep", -1, &r.ep), roof_vm_error(r.vm));
+	ROOF_OK_OR_FAIL(roof_vcpu_create(r.vm, r.ep, &r.cpu), roof_vm_error(r.vm));
+	roof_vcpu_on_exit(r.cpu, ROOF_EXIT_STARTUP, on_startup, &c,
+			  roof_test_long_mode_mask() & c.groups, ROOF_INLINE);
+	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(r.cpu, ROOF_EXIT_PAUSED, on_paused, &c,
+					  (ROOF_G_ACDB | ROOF_G_EBSD | ROOF_G_ESP |
+					   ROOF_G_R8_R15 | ROOF_G_EIP) & c.groups,
+					  ROOF_ON_EP),
+			roof_vcpu_error(r.cpu));
+	ROOF_OK_OR_FAIL(roof_vcpu_run(r.cpu), roof_vcpu_error(r.cpu));
+	usleep(20000); /* let it spin */
+	ROOF_OK_OR_FAIL(roof_vcpu_pause(r.cpu), roof_vcpu_error(r.cpu));
+	if (!roof_test_flag_wait(&c.done, TIMEOUT_MS))
+		fail_msg("kernel %s: recall=%s: no PAUSED exit of a spinning guest",
+			 roof_test_kernel(), recall ? recall : "default");
+	ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r.cpu, TIMEOUT_MS * 1000000ull),
+			roof_vcpu_error(r.cpu));
+	/* paused in the loop: ip is inside the guest, registers untouched */
+	assert_true(c.hlt_ip[0] > ROOF_TEST_GUEST_GPA);
+	finish(&r, &c);
+}
+
+static void test_pause_spinning_guest(void **state)
+{
+	(void)state;
+	ROOF_NEED_KVM();
+	pause_spinning(NULL);
+	if (strcmp(roof_test_kernel(), "kvm") == 0)
+		pause_spinning("unblocked"); /* kvm's opt-in recall mode */
+}
+
 /* ---- checked and learn mode --------------------------------------------------- */
 static roof_action read_outside_mask(roof_vcpu *cpu, roof_state *st, void *p)
 {
@@ -694,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_cpuid_policy),
 		cmocka_unit_test(test_cpuid_site),
 		cmocka_unit_test(test_loop_counts),
+		cmocka_unit_test(test_pause_spinning_guest),
 		cmocka_unit_test(test_checked_mode_catches_read_outside_mask),
 		cmocka_unit_test(test_learn_mode_records_touched_groups),
 	};

@@ -28,7 +28,9 @@ struct kvm_vcpu_priv {
 	bool needs_known;
 };
 
-/* VM options (roof_vm_set_option): policy=fast, cache=on|off. */
+/* VM options (roof_vm_set_option): policy=fast, cache=on|off,
+ * recall=sigmask (default: the recall signal is blocked outside KVM_RUN)
+ * or recall=unblocked (opt-in, see kvm_hw.h). */
 struct kvm_vm_priv {
 	struct khw_vm *k;
 	bool cache_off;
@@ -99,9 +101,14 @@ static int kvm_set_option(struct roof_vm *vm, const char *key,
 		p->cache_off = strcmp(value, "off") == 0;
 		return ROOF_OK;
 	}
+	if (strcmp(key, "recall") == 0 &&
+	    (strcmp(value, "sigmask") == 0 || strcmp(value, "unblocked") == 0)) {
+		khw_set_recall_unblocked(p->k, strcmp(value, "unblocked") == 0);
+		return ROOF_OK;
+	}
 	return roof_vm_fail(vm, ROOF_EINVAL,
-		"set_option: kvm knows policy=fast and cache=on|off, not %s=%s",
-		key, value);
+		"set_option: kvm knows policy=fast, cache=on|off and "
+		"recall=sigmask|unblocked, not %s=%s", key, value);
 }
 
 static unsigned kvm_max_slots(struct roof_vm *vm)

@@ -95,6 +95,7 @@ struct khw_vm {
 	bool configured;      /* cpuid table, MSR filter built */
 	struct kvm_cpuid2 *cpuid; /* the table every vCPU gets */
 	int recall_sig;
+	bool recall_unblocked; /* khw_set_recall_unblocked() */
 };
 
 /* The ioctl-group register cache (kvm_hw.h). */
@@ -249,13 +250,14 @@ int khw_vm_open(struct roof_vm *vm, struct khw_vm **out)
 				  strerror(errno));
 		goto fail;
 	}
-	/* Recall signal: a no-op handler, never blocked in a vCPU thread.
-	 * immediate_exit (set before the signal) covers a signal that lands
-	 * outside KVM_RUN, so no KVM_SET_SIGNAL_MASK is needed: api.rst
-	 * (KVM_CAP_IMMEDIATE_EXIT) recommends this, and on this substrate a
-	 * signal mask costs about 200 ns per KVM_RUN (RESULTS.md, roof-bench
-	 * io-out fast against bare). SA_RESTART: the vCPU thread's other
-	 * syscalls (futex waits of the entrypoint hop) simply go on. */
+	/* Recall signal: a no-op handler. By default it is blocked in the
+	 * vCPU thread outside KVM_RUN (KVM_SET_SIGNAL_MASK unblocks it only
+	 * inside), so it never interrupts the VMM's own code; immediate_exit,
+	 * set before the signal, covers a recall that lands outside KVM_RUN.
+	 * Opt-in recall=unblocked leaves it unblocked and saves the mask
+	 * switch of every KVM_RUN (RESULTS.md, "Substrate"), at the price of
+	 * a signal that may interrupt a handler's own system calls
+	 * (SA_RESTART restarts most of them). */
 	k->recall_sig = SIGRTMIN + 5;
 	struct sigaction old;
 	if (sigaction(k->recall_sig, NULL, &old) == 0 &&
@@ -629,17 +631,37 @@ void khw_set_counters(struct khw_vcpu *c, struct khw_counters counters)
 		c->cnt.bytes = &c->dummy_counter;
 }
 
+void khw_set_recall_unblocked(struct khw_vm *k, bool unblocked)
+{
+	k->recall_unblocked = unblocked;
+}
+
 int khw_thread_init(struct khw_vcpu *c)
 {
-	/* The thread may have inherited a mask that blocks the recall
-	 * signal: KVM_RUN must see it. */
 	sigset_t recall;
 	sigemptyset(&recall);
 	sigaddset(&recall, c->k->recall_sig);
-	int e = pthread_sigmask(SIG_UNBLOCK, &recall, NULL);
+	int e = pthread_sigmask(c->k->recall_unblocked ? SIG_UNBLOCK : SIG_BLOCK,
+				&recall, NULL);
 	if (e) {
 		fail_msg(c, "kvm: pthread_sigmask: %s", strerror(e));
 		return ROOF_EKERNEL;
+	}
+	if (!c->k->recall_unblocked) {
+		/* inside KVM_RUN: this thread's mask minus the recall signal */
+		sigset_t during;
+		pthread_sigmask(SIG_BLOCK, NULL, &during);
+		sigdelset(&during, c->k->recall_sig);
+		struct {
+			struct kvm_signal_mask m;
+			uint8_t bits[8];
+		} mask = {.m.len = 8};
+		memcpy(mask.m.sigset, &during, 8);
+		if (ioctl(c->fd, KVM_SET_SIGNAL_MASK, &mask) < 0) {
+			fail_msg(c, "kvm: KVM_SET_SIGNAL_MASK: %s",
+				 strerror(errno));
+			return ROOF_EKERNEL;
+		}
 	}
 	c->thread = pthread_self();
 	__atomic_store_n(&c->thread_known, true, __ATOMIC_RELEASE);
@@ -652,6 +674,24 @@ void khw_recall(struct khw_vcpu *c)
 	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&c->thread_known, __ATOMIC_ACQUIRE))
 		pthread_kill(c->thread, c->k->recall_sig);
+}
+
+/* A blocked recall signal stays pending after the EINTR it caused, or
+ * arrives while the thread is outside KVM_RUN: take it, so that the next
+ * KVM_RUN does not return EINTR for a recall already served. The
+ * recall itself is never lost: pause_pending/destroying are set before
+ * the signal and checked before every entry, and immediate_exit is set
+ * again below when a recall raced with the clear. */
+static void take_recall_signals(struct khw_vcpu *c)
+{
+	if (c->k->recall_unblocked)
+		return;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, c->k->recall_sig);
+	struct timespec zero = {0, 0};
+	while (sigtimedwait(&set, NULL, &zero) >= 0)
+		;
 }
 
 /* What the hardware layer itself reads for an exit (hlt rewind, cpuid
@@ -1978,6 +2018,7 @@ static int apply_deferred(struct khw_vcpu *c)
 	/* A recall meanwhile must still stop the entry that follows: clear,
 	 * then look (khw_recall counts, then sets). */
 	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	take_recall_signals(c);
 	if (__atomic_load_n(&c->recalls, __ATOMIC_SEQ_CST) != recalls)
 		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (rc == 0 || e != EINTR) {
@@ -2039,6 +2080,7 @@ int khw_run(struct khw_vcpu *c)
 		goto fail;
 	unsigned cls = predict_classes(c);
 	for (;;) {
+		unsigned recalls = __atomic_load_n(&c->recalls, __ATOMIC_SEQ_CST);
 		run->kvm_valid_regs = cls;
 		bool lma_before = (c->fresh & CLS_SREGS) &&
 				  (run->s.regs.sregs.efer & EFER_LMA);
@@ -2064,6 +2106,15 @@ int khw_run(struct khw_vcpu *c)
 			if (e == EINTR || e == EAGAIN) {
 				__atomic_store_n(&run->immediate_exit, 0,
 						 __ATOMIC_SEQ_CST);
+				take_recall_signals(c);
+				/* a recall after the one that stopped this entry
+				 * must stop the next */
+				if (__atomic_load_n(&c->recalls, __ATOMIC_SEQ_CST) !=
+				    recalls + 1 &&
+				    __atomic_load_n(&c->recalls, __ATOMIC_SEQ_CST) !=
+					    recalls)
+					__atomic_store_n(&run->immediate_exit, 1,
+							 __ATOMIC_SEQ_CST);
 				x->kvm_reason = KVM_EXIT_INTR;
 				x->reason = ROOF_EXIT_PAUSED;
 				x->recalled = 1;

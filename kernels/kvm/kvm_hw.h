@@ -70,7 +70,11 @@ int khw_vcpu_create(struct khw_vm *k, struct roof_vcpu *core,
 		    struct khw_vcpu **out);
 void khw_vcpu_destroy(struct khw_vcpu *c);
 void khw_set_counters(struct khw_vcpu *c, struct khw_counters counters);
-/* On the vCPU thread, once: block the recall signal outside KVM_RUN. */
+/* Recall signal handling for vCPUs created afterwards: blocked outside
+ * KVM_RUN with KVM_SET_SIGNAL_MASK (default), or unblocked (opt-in: saves
+ * the mask switch per KVM_RUN; the signal may interrupt handler code). */
+void khw_set_recall_unblocked(struct khw_vm *k, bool unblocked);
+/* On the vCPU thread, once: set up the recall signal (see above). */
 int khw_thread_init(struct khw_vcpu *c);
 /* Any thread: make the vCPU leave KVM_RUN soon (immediate_exit + signal). */
 void khw_recall(struct khw_vcpu *c);

@@ -65,6 +65,7 @@ table:
 	dq	t_msr_kernel   ; 11
 	dq	t_loop         ; 12
 	dq	t_mmio_read32  ; 13
+	dq	t_spin         ; 14
 table_end:
 
 t_out:
@@ -146,6 +147,12 @@ t_msr_kernel:                      ; SYSENTER_ESP: handled in the kernel
 	xor	eax, eax
 	xor	edx, edx
 	rdmsr
+	FINISH
+
+t_spin:                            ; runs until the VMM pauses it
+	PATTERNS
+.spin:
+	jmp	.spin
 	FINISH
 
 ; The mixed loop: out, mmio write, mmio read, hlt, repeated loop_count times.
