@@ -53,6 +53,10 @@ BENCH_SRCS := $(wildcard microbench/*.c)
 
 STATIC := $(B)/liboneroof.a
 SHARED := $(B)/liboneroof.so
+# The model backends are reached through weak references (fastpath/host/
+# backends.c), and a weak reference pulls nothing out of an archive: link
+# programs with the whole archive so every backend that was built is there.
+LINK_STATIC := -Wl,--whole-archive $(STATIC) -Wl,--no-whole-archive
 
 .PHONY: all lib guests tests bench test test-asan test-tsan check-freestanding deps \
         install clean perf fuzz fuzz-smoke soak
@@ -89,17 +93,17 @@ $(B)/guests/%.bin: tests/guests/%.asm
 tests: $(TEST_BINS) $(B)/tests/list-kernels
 $(B)/tests/list-kernels: tests/list_kernels.c $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_HOST) $< $(STATIC) $(LDLIBS_HOST) -o $@
+	$(CC) $(CFLAGS_HOST) $< $(LINK_STATIC) $(LDLIBS_HOST) -o $@
 $(B)/tests/%: tests/%.c $(TEST_UTIL) $(STATIC) $(GUESTS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_HOST) -Itests -Itests/util -Ikernels/kvm -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
-	    $< $(TEST_UTIL) $(STATIC) -lcmocka $(LDLIBS_HOST) -o $@
+	    $< $(TEST_UTIL) $(LINK_STATIC) -lcmocka $(LDLIBS_HOST) -o $@
 
 $(B)/roof-bench: $(BENCH_SRCS) $(STATIC) $(GUESTS)
 	@mkdir -p $(dir $@)
 	$(if $(BENCH_SRCS),$(CC) $(CFLAGS_HOST) -Imicrobench \
 	    -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
-	    $(BENCH_SRCS) $(STATIC) $(LDLIBS_HOST) -o $@,@echo "no bench sources yet")
+	    $(BENCH_SRCS) $(LINK_STATIC) $(LDLIBS_HOST) -o $@,@echo "no bench sources yet")
 
 # The hot path must link with nothing but these from the outside world.
 FREE_ALLOWED := memcpy memset memmove memcmp
@@ -138,7 +142,7 @@ FUZZ_SMOKE_CASES ?= 10000000
 fuzz-smoke: $(B)/fuzz_smoke_copy
 	$(B)/fuzz_smoke_copy $(FUZZ_SMOKE_CASES)
 $(B)/fuzz_smoke_copy: tests/fuzz_smoke_copy.c $(STATIC)
-	$(CC) $(CFLAGS_HOST) $< $(STATIC) $(LDLIBS_HOST) -o $@
+	$(CC) $(CFLAGS_HOST) $< $(LINK_STATIC) $(LDLIBS_HOST) -o $@
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/oneroof \
