@@ -296,6 +296,8 @@ static struct fref field_ref(struct vmx_hw *h, uint32_t f)
 	case VMCS_PIN_CTLS: r.kind = F_LOCAL32; r.p = &h->pin_ctls; break;
 	case VMCS_EXCEPTION_BITMAP: r.kind = F_LOCAL32; r.p = &h->exc_bitmap;
 		break;
+	case VMCS_EXIT_CTLS: r.kind = F_LOCAL32; r.p = &h->exit_ctls; break;
+	case VMCS_ENTRY_CTLS: r.kind = F_LOCAL32; r.p = &h->entry_ctls; break;
 	case VMCS_ENTRY_INSTR_LEN: r.kind = F_LOCAL32; r.p = &h->entry_insn_len;
 		break;
 	case VMCS_CR0_MASK: r.kind = F_LOCAL64; r.p = &h->cr0_mask; break;
