@@ -137,12 +137,35 @@ perf: deps
 	@$(MAKE) --no-print-directory all
 	@bash microbench/run-perf.sh $(B)
 
+# ---- reliability: fuzz-smoke, fuzz -----------------------------------------
+# Each writes its figures into RESULTS.md (reliability section) through
+# tests/soak/results.py; see tests/fuzz/README.md.
+.PHONY: fuzz-build
 # 10^7 random (mask, state) cases: nasm vs C masked copy, 0 mismatches.
 FUZZ_SMOKE_CASES ?= 10000000
 fuzz-smoke: $(B)/fuzz_smoke_copy
-	$(B)/fuzz_smoke_copy $(FUZZ_SMOKE_CASES)
-$(B)/fuzz_smoke_copy: tests/fuzz_smoke_copy.c $(STATIC)
+	@$(B)/fuzz_smoke_copy $(FUZZ_SMOKE_CASES) > $(B)/fuzz-smoke.txt; rc=$$?; \
+	    cat $(B)/fuzz-smoke.txt; \
+	    python3 tests/soak/results.py RESULTS.md copy $(B)/fuzz-smoke.txt && exit $$rc
+$(B)/fuzz_smoke_copy: tests/fuzz_smoke_copy.c $(wildcard tests/fuzz/*.h) $(STATIC)
 	$(CC) $(CFLAGS_HOST) $< $(LINK_STATIC) $(LDLIBS_HOST) -o $@
+
+# libFuzzer targets (clang, ASan+UBSan), FUZZ_SECONDS each: the copy
+# routines, and the exit decoding of every backend (tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_B := build-fuzz
+fuzz: deps
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang OPT="-O1 -g" \
+	    WARN="$(WARN) -Wno-gnu-variable-sized-type-not-at-end" \
+	    SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+	    fuzz-build
+	@bash tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_SECONDS)
+fuzz-build: $(B)/fuzz/fuzz_copy $(B)/fuzz/fuzz_exit $(B)/fuzz/write_seeds \
+    $(B)/tests/list-kernels
+$(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_HOST) $(if $(filter fuzz_%,$*),-fsanitize=fuzzer) $< \
+	    $(LINK_STATIC) $(LDLIBS_HOST) -o $@
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/oneroof \
@@ -155,6 +178,6 @@ install: lib
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/oneroof.pc
 
 clean:
-	rm -rf build build-asan build-tsan build-c
+	rm -rf build build-asan build-tsan build-c build-fuzz
 
 -include $(LIB_OBJS:.o=.d)

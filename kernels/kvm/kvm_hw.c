@@ -28,6 +28,7 @@
 
 #include <linux/kvm.h>
 
+#include "kvm_exit_record.h"
 #include "kvm_hw.h"
 #include "transfer_plan.h"
 #include "x86_arch.h"
@@ -1725,42 +1726,43 @@ void khw_complete(struct khw_vcpu *c, const struct roof_exit_info *info)
 		return;
 	c->completed = true;
 	struct kvm_run *run = c->run;
-	switch (c->exit.kvm_reason) {
-	case KVM_EXIT_IO:
+	/* keyed on what classify() accepted: a record it refused as
+	 * malformed (BACKEND_ERROR) gets nothing written back */
+	switch (c->exit.reason) {
+	case ROOF_EXIT_IO:
 		if (run->io.direction == KVM_EXIT_IO_IN &&
 		    !c->exit.info.io.string) {
 			uint8_t *p = (uint8_t *)run + run->io.data_offset;
 			uint32_t d = info->io.data;
-			memcpy(p, &d, run->io.size > 4 ? 4 : run->io.size);
+			memcpy(p, &d, run->io.size);
 		}
 		break;
-	case KVM_EXIT_MMIO:
+	case ROOF_EXIT_MMIO:
 		if (!run->mmio.is_write) {
 			uint64_t d = info->mmio.data;
-			memcpy(run->mmio.data, &d,
-			       run->mmio.len > 8 ? 8 : run->mmio.len);
+			memcpy(run->mmio.data, &d, run->mmio.len);
 		}
 		break;
-	case KVM_EXIT_X86_RDMSR:
+	case ROOF_EXIT_MSR_READ:
 		run->msr.data = info->msr.value;
 		run->msr.error = info->msr.fault ? 1 : 0;
 		break;
-	case KVM_EXIT_X86_WRMSR:
+	case ROOF_EXIT_MSR_WRITE:
 		run->msr.error = info->msr.fault ? 1 : 0;
 		break;
-	case KVM_EXIT_DEBUG:
-		if (c->exit.reason == ROOF_EXIT_CPUID) {
-			/* cpuid: eax..edx zero-extended, rip past 0f a2 */
-			struct kvm_regs *g = &run->s.regs.regs;
-			g->rax = info->cpuid.eax;
-			g->rbx = info->cpuid.ebx;
-			g->rcx = info->cpuid.ecx;
-			g->rdx = info->cpuid.edx;
-			g->rip = c->exit.rip + 2;
-			run->kvm_dirty_regs |= CLS_REGS;
-			c->dirty_cls |= CLS_REGS;
-		}
+	case ROOF_EXIT_CPUID: {
+		/* a cpuid site (KVM_EXIT_DEBUG): eax..edx zero-extended, rip
+		 * past 0f a2 */
+		struct kvm_regs *g = &run->s.regs.regs;
+		g->rax = info->cpuid.eax;
+		g->rbx = info->cpuid.ebx;
+		g->rcx = info->cpuid.ecx;
+		g->rdx = info->cpuid.edx;
+		g->rip = c->exit.rip + 2;
+		run->kvm_dirty_regs |= CLS_REGS;
+		c->dirty_cls |= CLS_REGS;
 		break;
+	}
 	default:
 		break;
 	}
@@ -1881,6 +1883,26 @@ static void classify(struct khw_vcpu *c)
 	case KVM_EXIT_IO: {
 		struct roof_exit_io *io = &x->info.io;
 		bool in = run->io.direction == KVM_EXIT_IO_IN;
+		/* the data lie in the mmap'ed run area, after struct kvm_run
+		 * (api.rst: data_offset); a record that says otherwise would
+		 * send the handler's in data anywhere */
+		uint64_t items = (uint64_t)run->io.size * run->io.count;
+		uint64_t room = (uint64_t)c->k->run_size;
+		if ((run->io.size != 1 && run->io.size != 2 &&
+		     run->io.size != 4) || run->io.count == 0 ||
+		    run->io.direction > KVM_EXIT_IO_OUT ||
+		    run->io.data_offset < sizeof(struct kvm_run) ||
+		    run->io.data_offset > room ||
+		    items > room - run->io.data_offset) {
+			exit_error(c, ROOF_EXIT_BACKEND_ERROR,
+				   "malformed KVM io exit: port 0x%x size %u "
+				   "count %u direction %u data offset %llu (run "
+				   "area %llu bytes)", run->io.port, run->io.size,
+				   run->io.count, run->io.direction,
+				   (unsigned long long)run->io.data_offset,
+				   (unsigned long long)room);
+			break;
+		}
 		uint8_t *p = (uint8_t *)run + run->io.data_offset;
 		x->reason = ROOF_EXIT_IO;
 		io->port = run->io.port;
@@ -1891,7 +1913,7 @@ static void classify(struct khw_vcpu *c)
 		io->buffer = p;
 		io->data = 0;
 		if (!in)
-			memcpy(&io->data, p, io->size > 4 ? 4 : io->size);
+			memcpy(&io->data, p, io->size);
 		x->pending = in;
 		x->retired = !in;
 		c->qual[0] = vmx_io_qualification(io->port, io->size, in,
@@ -1900,14 +1922,20 @@ static void classify(struct khw_vcpu *c)
 	}
 	case KVM_EXIT_MMIO: {
 		struct roof_exit_mmio *m = &x->info.mmio;
+		if (run->mmio.len == 0 || run->mmio.len > 8) {
+			exit_error(c, ROOF_EXIT_BACKEND_ERROR,
+				   "malformed KVM mmio exit: %u bytes at gpa "
+				   "0x%llx", run->mmio.len,
+				   (unsigned long long)run->mmio.phys_addr);
+			break;
+		}
 		x->reason = ROOF_EXIT_MMIO;
 		m->gpa = run->mmio.phys_addr;
 		m->len = (uint8_t)run->mmio.len;
 		m->dir = run->mmio.is_write ? ROOF_DIR_WRITE : ROOF_DIR_READ;
 		m->data = 0;
 		if (run->mmio.is_write)
-			memcpy(&m->data, run->mmio.data,
-			       m->len > 8 ? 8 : m->len);
+			memcpy(&m->data, run->mmio.data, m->len);
 		x->info.fault_gpa = m->gpa;
 		x->pending = !run->mmio.is_write;
 		x->retired = run->mmio.is_write;
@@ -2165,4 +2193,213 @@ fail:
 	c->deferred = 0;
 	c->deferred_src = NULL;
 	return ROOF_OK;
+}
+
+/* ---- a synthetic exit record (kvm_exit_record.h: tests, fuzzing) ------------ */
+/* x86 KVM maps kvm_run, the pio data page and the coalesced-mmio ring */
+#define RECORD_RUN_SIZE (3 * 4096)
+
+static _Thread_local struct {
+	struct khw_vm k;
+	struct khw_vcpu c;
+	uint8_t *run; /* RECORD_RUN_SIZE bytes on the heap: ASan sees overruns */
+	struct kvm_cpuid2 *cpuid;
+	uint64_t counter;
+	char msg[sizeof(((struct khw_exit *)0)->msg)];
+} record;
+
+static int record_setup(void)
+{
+	if (!record.run && !(record.run = malloc(RECORD_RUN_SIZE)))
+		return -1;
+	if (!record.cpuid) {
+		record.cpuid = calloc(1, sizeof *record.cpuid +
+					      2 * sizeof(struct kvm_cpuid_entry2));
+		if (!record.cpuid)
+			return -1;
+		record.cpuid->nent = 2;
+		record.cpuid->entries[0] = (struct kvm_cpuid_entry2){
+			.function = 0, .eax = 0xd, .ebx = 0x756e6547};
+		record.cpuid->entries[1] = (struct kvm_cpuid_entry2){
+			.function = 0x40000000u, .eax = 0x40000001u};
+	}
+	return 0;
+}
+
+int roof_exit_record_decode_kvm(const uint8_t *data, size_t size,
+				roof_state *out, const void **mem,
+				size_t *mem_size)
+{
+	size_t need = 1 + offsetof(struct kvm_run, exit_reason) +
+		      sizeof(((struct kvm_run *)0)->exit_reason);
+	if (!data || size < need || !out || record_setup())
+		return -1;
+	size_t n = size - 1 < RECORD_RUN_SIZE ? size - 1 : RECORD_RUN_SIZE;
+	memset(record.run, 0, RECORD_RUN_SIZE);
+	memcpy(record.run, data + 1, n);
+	struct khw_vm *k = &record.k;
+	struct khw_vcpu *c = &record.c;
+	memset(k, 0, sizeof *k);
+	k->kvm_fd = k->vm_fd = -1;
+	k->run_size = RECORD_RUN_SIZE;
+	k->cpuid = record.cpuid;
+	memset(c, 0, sizeof *c);
+	c->k = k;
+	c->fd = -1; /* every ioctl fails: EBADF */
+	c->run = (struct kvm_run *)(void *)record.run;
+	c->cnt = (struct khw_counters){&record.counter, &record.counter};
+	c->fresh = data[0] & CLS_ALL;
+	c->ncpuid_sites = 2;
+	c->cpuid_sites[0] = KVM_RECORD_CPUID_SITE0;
+	c->cpuid_sites[1] = KVM_RECORD_CPUID_SITE1;
+	if (build_plan(&c->plan))
+		return -1;
+	/* as khw_run: a clean exit record, classify, then the completion
+	 * with the decoded info standing in for the handler's answer */
+	memset(&c->exit, 0, sizeof c->exit);
+	classify(c);
+	khw_complete(c, &c->exit.info);
+	roof_state_begin_exit(out, c->exit.reason, 0);
+	out->info = c->exit.info;
+	if (out->info.error) {
+		snprintf(record.msg, sizeof record.msg, "%s", c->exit.msg);
+		out->info.error = record.msg;
+	}
+	/* what the fresh classes deliver without an ioctl; PDPTE would read
+	 * guest memory, which a record has none of */
+	uint64_t g = ROOF_G_QUAL | ROOF_G_CTRL;
+	if (c->fresh & CLS_REGS)
+		g |= G_SYNC_REGS;
+	if (c->fresh & CLS_SREGS)
+		g |= G_SYNC_SREGS & ~ROOF_G_PDPTE;
+	if (c->fresh & CLS_EVENTS)
+		g |= G_SYNC_EVENTS;
+	if (khw_fetch(c, out, g) == ROOF_OK)
+		out->valid |= g;
+	if (mem)
+		*mem = record.run;
+	if (mem_size)
+		*mem_size = RECORD_RUN_SIZE;
+	return 0;
+}
+
+/* Named example records with the reason each decodes to: the fuzzer's seed
+ * corpus (tests/fuzz/corpus/exit-kvm/) and the replay test. */
+struct seed_record {
+	uint8_t pad[7];
+	uint8_t fresh; /* the record starts here: kvm_run stays aligned */
+	uint8_t run[RECORD_RUN_SIZE];
+} __attribute__((aligned(8)));
+
+static struct kvm_run *seed_init(struct seed_record *r, uint32_t reason,
+				 unsigned fresh)
+{
+	memset(r, 0, sizeof *r);
+	r->fresh = (uint8_t)fresh;
+	struct kvm_run *run = (struct kvm_run *)(void *)r->run;
+	run->exit_reason = reason;
+	run->s.regs.regs.rip = 0x10010;
+	run->s.regs.regs.rflags = 2;
+	return run;
+}
+
+static void seed_io(struct kvm_run *run, uint8_t dir, uint8_t size,
+		    uint32_t count, uint64_t offset)
+{
+	run->io.direction = dir;
+	run->io.size = size;
+	run->io.port = 0x10;
+	run->io.count = count;
+	run->io.data_offset = offset;
+	if (offset < RECORD_RUN_SIZE)
+		memset((uint8_t *)run + offset, 0x5a,
+		       RECORD_RUN_SIZE - offset < 64 ? RECORD_RUN_SIZE - offset
+						     : 64);
+}
+
+int roof_exit_record_seeds_kvm(roof_exit_record_emit emit, void *ctx)
+{
+	static struct seed_record r; /* 12 KiB: not on the stack */
+	struct kvm_run *run;
+	size_t base = 1 + sizeof(struct kvm_run), pio = 1 + 4096 + 64;
+	int n = 0;
+#define EMIT(name, want, size) n += emit(ctx, name, want, &r.fresh, size) == 0
+	run = seed_init(&r, KVM_EXIT_IO, CLS_REGS);
+	seed_io(run, KVM_EXIT_IO_OUT, 1, 1, 4096);
+	EMIT("io-out-1", ROOF_EXIT_IO, pio);
+	seed_io(run, KVM_EXIT_IO_IN, 2, 1, 4096);
+	EMIT("io-in-2", ROOF_EXIT_IO, pio);
+	seed_io(run, KVM_EXIT_IO_IN, 4, 1, 4096);
+	EMIT("io-in-4", ROOF_EXIT_IO, pio);
+	seed_io(run, KVM_EXIT_IO_OUT, 1, 16, 4096);
+	EMIT("io-outs-rep", ROOF_EXIT_IO, pio);
+	seed_io(run, KVM_EXIT_IO_IN, 4, 1024, 4096); /* the whole pio page */
+	EMIT("io-ins-rep-page", ROOF_EXIT_IO, pio);
+	seed_io(run, KVM_EXIT_IO_IN, 3, 1, 4096);
+	EMIT("io-bad-size", ROOF_EXIT_BACKEND_ERROR, pio);
+	seed_io(run, KVM_EXIT_IO_IN, 1, 0, 4096);
+	EMIT("io-zero-count", ROOF_EXIT_BACKEND_ERROR, pio);
+	seed_io(run, KVM_EXIT_IO_IN, 4, 0x40000000u, 4096);
+	EMIT("io-count-past-area", ROOF_EXIT_BACKEND_ERROR, pio);
+	seed_io(run, KVM_EXIT_IO_IN, 1, 1, RECORD_RUN_SIZE);
+	EMIT("io-offset-past-area", ROOF_EXIT_BACKEND_ERROR, pio);
+	seed_io(run, KVM_EXIT_IO_IN, 1, 1, 16);
+	EMIT("io-offset-in-kvm-run", ROOF_EXIT_BACKEND_ERROR, pio);
+	seed_io(run, 7, 1, 1, 4096);
+	EMIT("io-bad-direction", ROOF_EXIT_BACKEND_ERROR, pio);
+
+	run = seed_init(&r, KVM_EXIT_MMIO, 0);
+	run->mmio.phys_addr = 0x10000000;
+	run->mmio.len = 8;
+	EMIT("mmio-read-8", ROOF_EXIT_MMIO, base);
+	run->mmio.is_write = 1;
+	run->mmio.len = 4;
+	memcpy(run->mmio.data, "\x11\x22\x33\x44", 4);
+	EMIT("mmio-write-4", ROOF_EXIT_MMIO, base);
+	run->mmio.len = 0;
+	EMIT("mmio-len-0", ROOF_EXIT_BACKEND_ERROR, base);
+	run->mmio.len = 9;
+	EMIT("mmio-len-9", ROOF_EXIT_BACKEND_ERROR, base);
+
+	seed_init(&r, KVM_EXIT_HLT, CLS_REGS);
+	EMIT("hlt", ROOF_EXIT_HLT, base);
+	seed_init(&r, KVM_EXIT_HLT, 0);
+	EMIT("hlt-regs-not-synced", ROOF_EXIT_BACKEND_ERROR, base);
+
+	run = seed_init(&r, KVM_EXIT_X86_RDMSR, 0);
+	run->msr.index = 0x4b564d00u;
+	EMIT("rdmsr", ROOF_EXIT_MSR_READ, base);
+	run->exit_reason = KVM_EXIT_X86_WRMSR;
+	run->msr.data = 0x1122334455667788ull;
+	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, base);
+
+	run = seed_init(&r, KVM_EXIT_DEBUG, CLS_REGS | CLS_SREGS | CLS_EVENTS);
+	run->debug.arch.dr6 = 1;
+	run->debug.arch.pc = KVM_RECORD_CPUID_SITE0;
+	run->s.regs.regs.rip = KVM_RECORD_CPUID_SITE0;
+	run->s.regs.regs.rax = 0x40000000u;
+	EMIT("debug-cpuid-site", ROOF_EXIT_CPUID, base);
+	run->debug.arch.pc = 0x1234;
+	EMIT("debug-elsewhere", ROOF_EXIT_DEBUG, base);
+	run->debug.arch.pc = KVM_RECORD_CPUID_SITE1;
+	run->debug.arch.dr6 = 0x4000; /* single step, not a breakpoint */
+	EMIT("debug-single-step-at-site", ROOF_EXIT_DEBUG, base);
+
+	seed_init(&r, KVM_EXIT_IRQ_WINDOW_OPEN, CLS_EVENTS);
+	EMIT("irq-window", ROOF_EXIT_IRQ_WINDOW, base);
+	seed_init(&r, KVM_EXIT_SHUTDOWN, 0);
+	EMIT("shutdown", ROOF_EXIT_SHUTDOWN, base);
+	run = seed_init(&r, KVM_EXIT_SYSTEM_EVENT, 0);
+	run->system_event.type = KVM_SYSTEM_EVENT_SHUTDOWN;
+	EMIT("system-event", ROOF_EXIT_SHUTDOWN, base);
+	run = seed_init(&r, KVM_EXIT_FAIL_ENTRY, 0);
+	run->fail_entry.hardware_entry_failure_reason = 0x21;
+	EMIT("fail-entry", ROOF_EXIT_INVALID_STATE, base);
+	run = seed_init(&r, KVM_EXIT_INTERNAL_ERROR, CLS_REGS);
+	run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	EMIT("internal-error", ROOF_EXIT_BACKEND_ERROR, base);
+	seed_init(&r, 0x7777, CLS_ALL);
+	EMIT("unknown-reason", ROOF_EXIT_BACKEND_ERROR, base);
+#undef EMIT
+	return n;
 }
