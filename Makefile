@@ -99,7 +99,11 @@ $(B)/tests/%: tests/%.c $(TEST_UTIL) $(STATIC) $(GUESTS)
 	$(CC) $(CFLAGS_HOST) -Itests -Itests/util -Ikernels/kvm -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
 	    $< $(TEST_UTIL) $(LINK_STATIC) -lcmocka $(LDLIBS_HOST) -o $@
 
-$(B)/roof-bench: $(BENCH_SRCS) $(STATIC) $(GUESTS)
+# The bench guests share microbench/guests/bench.inc.
+$(patsubst microbench/guests/%.asm,$(B)/guests/%.bin,$(wildcard microbench/guests/*.asm)): \
+    microbench/guests/bench.inc
+
+$(B)/roof-bench: $(BENCH_SRCS) $(wildcard microbench/*.h) $(STATIC) $(GUESTS)
 	@mkdir -p $(dir $@)
 	$(if $(BENCH_SRCS),$(CC) $(CFLAGS_HOST) -Imicrobench \
 	    -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
