@@ -18,6 +18,8 @@
 #define PORT_DONE 0x1f
 #define T_OUT 0
 #define T_HLT 6
+#define T_LOOP 12
+#define LOOPS 10
 #define TIMEOUT_MS 20000
 
 /* The model's per-exit figures (README.md). State bytes: exit = the exit
@@ -26,6 +28,9 @@
 #define ALL_GROUPS_EXIT (8 + 528 + 2560)           /* genode: + FPU */
 #define EIP_REPLY 16                               /* the advanced ip */
 #define HLT_TUNED_EXIT (8 + 16 + 8 + 8 + 8)        /* EIP EFL STA INJ */
+/* MMIO: every GPR, EIP, the segments, CR, EFER (the mov decode) + QUAL */
+#define MMIO_TUNED_EXIT (8 + 32 + 24 + 8 + 64 + 16 + 3 * 32 + 32 + 8 + 16)
+#define ACDB_REPLY 32                              /* mov rax, [mmio] */
 /* VMCS accesses: EXI_REASON + load_vmx's reads + the reply's MSR area */
 #define IO_TUNED_READS (1 + 13 + 1)
 #define GENODE_READS (1 + 61 + 1)
@@ -41,6 +46,7 @@ struct run {
 	const char *error;
 	char error_text[256];
 	struct roof_test_flag stopped, done;
+	void *ram;
 	roof_vm *vm;
 	roof_vcpu *cpu;
 	struct roof_stats st;
@@ -114,7 +120,11 @@ static void start(struct run *r)
 	ROOF_OK_OR_FAIL(roof_vm_open(&r->vm, "nova"), roof_last_error());
 	ROOF_OK_OR_FAIL(roof_vm_set_option(r->vm, "policy", r->policy),
 			roof_vm_error(r->vm));
-	roof_test_guest_vm(r->vm, "exits64", NULL);
+	roof_test_guest_vm(r->vm, "exits64", &r->ram);
+	/* the loop subtest's iteration count (exits64.asm loop_count_ptr) */
+	uint8_t *ram = r->ram;
+	uint64_t count_at = *(uint64_t *)(ram + ROOF_TEST_GUEST_GPA + 16);
+	*(uint64_t *)(ram + count_at) = LOOPS;
 	roof_ep *ep;
 	ROOF_OK_OR_FAIL(roof_ep_create(r->vm, "ep", -1, &ep), roof_vm_error(r->vm));
 	ROOF_OK_OR_FAIL(roof_vcpu_create(r->vm, ep, &r->cpu), roof_vm_error(r->vm));
@@ -242,6 +252,39 @@ static void test_hlt_counts(void **state)
 	finish(&genode);
 }
 
+/* The mixed loop: out, mmio write, mmio read (into rax), hlt. */
+static void test_loop_counts(void **state)
+{
+	(void)state;
+	ROOF_NEED_KVM();
+	struct run tuned = {.policy = "tuned", .sub = T_LOOP,
+			    .io_mask = ROOF_MASK_DEFAULT};
+	struct run genode = {.policy = "genode", .sub = T_LOOP,
+			     .io_mask = ROOF_MASK_DEFAULT};
+	run_guest(&tuned);
+	run_guest(&genode);
+	for (int i = 0; i < 2; i++) {
+		struct run *r = i ? &genode : &tuned;
+		assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_IO], LOOPS + 1);
+		assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_MMIO], 2 * LOOPS);
+		assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_HLT], LOOPS);
+		assert_int_equal(r->st.crossings, 2 * r->st.exits + 1);
+		assert_int_equal(r->st.fpu_ops, 4 * r->st.exits);
+		print_counts("loop", r, (unsigned)r->st.exits);
+	}
+	uint64_t io = IO_TUNED_EXIT + EIP_REPLY;
+	uint64_t hlt = HLT_TUNED_EXIT + EIP_REPLY;
+	uint64_t mmio_write = MMIO_TUNED_EXIT + EIP_REPLY;
+	uint64_t mmio_read = MMIO_TUNED_EXIT + EIP_REPLY + ACDB_REPLY;
+	assert_int_equal(tuned.st.bytes, (LOOPS + 1) * io +
+			 LOOPS * (hlt + mmio_write + mmio_read));
+	assert_int_equal(genode.st.bytes,
+			 (3 * LOOPS + 1) * (ALL_GROUPS_EXIT + EIP_REPLY) +
+				 LOOPS * (ALL_GROUPS_EXIT + EIP_REPLY + ACDB_REPLY));
+	finish(&tuned);
+	finish(&genode);
+}
+
 /* ---- a read outside the portal MTD --------------------------------------- */
 static void test_read_outside_mtd(void **state)
 {
@@ -340,6 +383,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_io_out_counts),
 		cmocka_unit_test(test_hlt_counts),
+		cmocka_unit_test(test_loop_counts),
 		cmocka_unit_test(test_read_outside_mtd),
 		cmocka_unit_test(test_fpu_transfer),
 		cmocka_unit_test(test_pause_costs),
