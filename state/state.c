@@ -88,10 +88,12 @@ uint32_t roof_group_bytes(unsigned bit)
 
 uint32_t roof_mask_bytes(uint64_t mask)
 {
+	/* set bits only: backends call it on every fetch and write-back,
+	 * mostly with few groups or none (roof-bench: the 32-step loop was a
+	 * tenth of the hlt fast path's VMM time) */
 	uint32_t sum = 0;
-	for (unsigned b = 0; b < ROOF_GB_LIMIT; b++)
-		if (mask & (UINT64_C(1) << b))
-			sum += group_span[b].len;
+	for (mask &= ROOF_G_VALID_BITS; mask; mask &= mask - 1)
+		sum += group_span[__builtin_ctzll(mask)].len;
 	return sum;
 }
 
