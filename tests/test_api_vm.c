@@ -92,8 +92,10 @@ static void rig_adopt(struct rig *r, roof_vm *vm, void *ram)
 	r->ram = ram;
 	ROOF_OK_OR_FAIL(roof_ep_create(vm, "ep", -1, &r->ep), roof_vm_error(vm));
 	ROOF_OK_OR_FAIL(roof_vcpu_create(vm, r->ep, &r->cpu), roof_vm_error(vm));
+	/* only the groups the kernel can transfer (Fiasco.OC, seL4: no TPR) */
+	r->groups = roof_vm_state_groups(vm);
 	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(r->cpu, ROOF_EXIT_STARTUP, rig_startup,
-					  r, roof_test_long_mode_mask(),
+					  r, roof_test_long_mode_mask() & r->groups,
 					  ROOF_INLINE),
 			roof_vcpu_error(r->cpu));
 }
