@@ -1,0 +1,233 @@
+/*
+ * hw_exit_record.c - test-only hook: the hw client's decoding of a Vcpu_state
+ * page given as bytes (hw_exit_record.h), and example pages.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/hw_client.h"
+#include "hw_exit_record.h"
+#include "x86_arch.h"
+
+#define GUEST_PAGE 4096u
+
+/* One decoder instance per thread of the fuzzer / replay test. */
+static _Thread_local struct {
+	struct hw_vcpu_state *page;
+	uint8_t *guest;
+	struct hw_client client;
+	struct roof_vcpu v;
+} rec;
+
+/* The "kernel" behind a record: the page is what vcpu_pause stored; it
+ * cannot store anything more. */
+static void rec_ack(void *k)
+{
+	(void)k;
+}
+
+static int rec_pause(void *k, uint64_t groups)
+{
+	(void)k;
+	return groups ? ROOF_EKERNEL : ROOF_OK;
+}
+
+static int rec_run(void *k)
+{
+	(void)k;
+	return ROOF_EKERNEL;
+}
+
+static int rec_config(void *k, const uint64_t table[256])
+{
+	(void)k;
+	(void)table;
+	return ROOF_ENOSYS;
+}
+
+static const char *rec_error(void *k)
+{
+	(void)k;
+	return "hw record: the kernel stored no more than the page holds";
+}
+
+static void rec_report(void *k, int err, const char *msg)
+{
+	(void)k;
+	(void)err;
+	(void)msg;
+}
+
+static const struct hw_syscalls rec_sys = {
+	rec_ack, rec_pause, rec_run, rec_config, rec_error, rec_report,
+};
+
+static const void *rec_guest_mem(void *ctx, uint64_t gpa, uint64_t len)
+{
+	(void)ctx;
+	if (gpa >= GUEST_PAGE || len > GUEST_PAGE - gpa)
+		return NULL;
+	return rec.guest + gpa;
+}
+
+int roof_exit_record_decode_hw(const uint8_t *data, size_t size,
+			       roof_state *out, const void **mem,
+			       size_t *mem_size)
+{
+	size_t need = offsetof(struct hw_vcpu_state, exit_reason) +
+		      sizeof(unsigned);
+	if (!data || size < need || !out)
+		return -1;
+	if (!rec.page && !(rec.page = aligned_alloc(64, sizeof *rec.page)))
+		return -1;
+	if (!rec.guest && !(rec.guest = malloc(GUEST_PAGE)))
+		return -1;
+	hw_client_init(&rec.client, rec.page, &rec_sys, NULL,
+		       (struct hw_vmm_env){rec_guest_mem, NULL, NULL}, true);
+	size_t n = size < sizeof *rec.page ? size : sizeof *rec.page;
+	memset(rec.page, 0, sizeof *rec.page);
+	memcpy(rec.page, data, n);
+	hw_vcpu_state_sanitize(rec.page);
+	memset(rec.guest, 0, GUEST_PAGE);
+	if (size > sizeof *rec.page) {
+		size_t g = size - sizeof *rec.page;
+		memcpy(rec.guest, data + sizeof *rec.page,
+		       g < GUEST_PAGE ? g : GUEST_PAGE);
+	}
+	memset(&rec.v, 0, sizeof rec.v);
+	roof_core_init(&rec.v, out, 0, &hw_client_hot, &rec.client, NULL, NULL);
+	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
+		rec.v.implicit[e] = hw_client_implicit((roof_exit)e);
+	/* as after an exit signal: ack, pause (the page), then what the
+	 * dispatch does around a handler: fetch the implicit groups, decode,
+	 * and complete with the decoded info as the handler's answer */
+	hw_client_begin_exit(&rec.v, ROOF_EXIT_COUNT);
+	uint64_t want = rec.v.implicit[out->exit_reason] & ~out->valid;
+	bool failed = want && hw_client_hot.fetch(&rec.v, want) != 0;
+	if (!failed)
+		out->valid |= want;
+	if (!failed && hw_client_hot.decode(&rec.v) != 0)
+		failed = true;
+	if (failed) {
+		out->exit_reason = ROOF_EXIT_BACKEND_ERROR;
+		if (!out->info.error)
+			out->info.error = "hw record: state transfer failed";
+	} else {
+		hw_client_hot.finish(&rec.v, ROOF_RESUME);
+	}
+	if (mem)
+		*mem = rec.page;
+	if (mem_size)
+		*mem_size = sizeof *rec.page;
+	return 0;
+}
+
+/* ---- example pages ------------------------------------------------------------ */
+struct seed {
+	struct hw_vcpu_state page; /* the record starts here */
+	uint8_t guest[GUEST_PAGE];
+};
+
+/* A full store (policy genode) of a real-mode vCPU at ip 0x100. */
+static void seed_init(struct seed *r, uint32_t reason)
+{
+	roof_state *s = aligned_alloc(64, sizeof *s);
+	memset(r, 0, sizeof *r);
+	if (!s)
+		return;
+	memset(s, 0, sizeof *s);
+	struct roof_segment data = {0, 0x93, 0xffff, 0};
+	s->es = s->ds = s->fs = s->gs = s->ss = s->cs = data;
+	s->tr = (struct roof_segment){0, 0x8b, 0xffff, 0};
+	s->ldtr = (struct roof_segment){0, 0x1000, 0xffff, 0};
+	s->cr0 = 0x10;
+	s->flags = 2;
+	s->ip = 0x100;
+	s->ip_len = 2;
+	s->ax = 0x11223344;
+	s->bx = 0x200;
+	s->cx = 0x4b564d00u;
+	s->fpu_size = HW_FPU_CONTEXT_SIZE;
+	for (unsigned b = 0; b < ROOF_GB_LIMIT; b++)
+		if (HW_GROUPS & (UINT64_C(1) << b))
+			hw_group_to_page(&r->page, s, b, 0);
+	r->page.exit_reason = reason;
+	free(s);
+}
+
+static void seed_io(struct seed *r, uint16_t port, unsigned size, bool in,
+		    bool string)
+{
+	seed_init(r, VMX_EXIT_IO);
+	r->page.qual_primary.value =
+		vmx_io_qualification(port, size, in, string, 0);
+}
+
+static void seed_mmio(struct seed *r, bool write, const uint8_t *insn,
+		      size_t len)
+{
+	seed_init(r, VMX_EXIT_EPT_VIOLATION);
+	r->page.qual_primary.value = write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ;
+	r->page.qual_secondary.value = 0xfee00000u;
+	r->page.ip_len.value = 0; /* not defined for EPT violations */
+	memcpy(r->guest + 0x100, insn, len);
+}
+
+int roof_exit_record_seeds_hw(roof_exit_record_emit emit, void *ctx)
+{
+	static struct seed r; /* 7.7 KiB: not on the stack */
+	const uint8_t *bytes = (const uint8_t *)&r;
+	size_t page = sizeof r.page, both = sizeof r;
+	int n = 0;
+#define EMIT(name, want, size) n += emit(ctx, name, want, bytes, size) == 0
+	seed_io(&r, 0x10, 1, false, false);
+	EMIT("io-out-1", ROOF_EXIT_IO, page);
+	seed_io(&r, 0x12, 4, true, false);
+	EMIT("io-in-4", ROOF_EXIT_IO, page);
+	seed_io(&r, 0x12, 2, true, true);
+	EMIT("io-ins-string", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_io(&r, 0x10, 1, false, false);
+	r.page.qual_primary.charged = false; /* a store without the QUAL */
+	EMIT("io-qual-not-stored", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_init(&r, VMX_EXIT_HLT);
+	r.page.ip_len.value = 1;
+	EMIT("hlt", ROOF_EXIT_HLT, page);
+	seed_init(&r, VMX_EXIT_RDMSR);
+	EMIT("rdmsr", ROOF_EXIT_MSR_READ, page);
+	seed_init(&r, VMX_EXIT_WRMSR);
+	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, page);
+	seed_init(&r, VMX_EXIT_CPUID);
+	EMIT("cpuid", ROOF_EXIT_CPUID, page);
+	static const uint8_t load[] = {0x8a, 0x07};  /* mov al, [bx] */
+	static const uint8_t store[] = {0x88, 0x07}; /* mov [bx], al */
+	static const uint8_t hlt[] = {0xf4};
+	seed_mmio(&r, false, load, sizeof load);
+	EMIT("mmio-read-1", ROOF_EXIT_MMIO, both);
+	seed_mmio(&r, true, store, sizeof store);
+	EMIT("mmio-write-1", ROOF_EXIT_MMIO, both);
+	seed_mmio(&r, true, load, sizeof load);
+	EMIT("mmio-direction-differs", ROOF_EXIT_BACKEND_ERROR, both);
+	seed_mmio(&r, false, hlt, sizeof hlt);
+	EMIT("mmio-not-a-mov", ROOF_EXIT_BACKEND_ERROR, both);
+	seed_mmio(&r, false, load, sizeof load);
+	EMIT("mmio-no-guest-memory", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_init(&r, HW_EXIT_STARTUP);
+	EMIT("startup", ROOF_EXIT_STARTUP, page);
+	seed_init(&r, HW_EXIT_PAUSED);
+	EMIT("paused", ROOF_EXIT_PAUSED, page);
+	seed_init(&r, VMX_EXIT_INVALID_GUEST_STATE);
+	EMIT("invalid-guest-state", ROOF_EXIT_INVALID_STATE, page);
+	seed_init(&r, VMX_EXIT_TRIPLE_FAULT);
+	EMIT("triple-fault", ROOF_EXIT_SHUTDOWN, page);
+	seed_init(&r, VMX_EXIT_INTERRUPT_WINDOW);
+	EMIT("irq-window", ROOF_EXIT_IRQ_WINDOW, page);
+	seed_init(&r, VMX_EXIT_EXCEPTION_NMI);
+	EMIT("exception", ROOF_EXIT_DEBUG, page);
+	seed_init(&r, HW_EXIT_NPF);
+	EMIT("svm-npf-on-vmx", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_init(&r, VMX_EXIT_IO);
+	EMIT("page-up-to-exit-reason", ROOF_EXIT_IO,
+	     offsetof(struct hw_vcpu_state, exit_reason) + sizeof(unsigned));
+#undef EMIT
+	return n;
+}
