@@ -210,8 +210,9 @@ roof_action nova_kernel_portal(struct nova_vcpu *nv, unsigned reason,
 	struct roof_vcpu *v = nv->v;
 	v->counters.crossings += 2; /* the exit's IPC call, the reply */
 	v->counters.fpu_ops += 4;   /* eager FPU switch, both directions */
-	v->counters.vmcs_reads += 1; /* EXI_REASON */
 	nv->dst_portal = reason & 0xffu;
+	if (nv->dst_portal < NOVA_EXIT_NOSUPP)
+		v->counters.vmcs_reads += 1; /* handle_vmx reads EXI_REASON */
 	if (load_vmx(nv, nv->pt_mtd[nv->dst_portal])) {
 		/* no state to deliver: the VMM learns why from a NOSUPP exit */
 		nv->dst_portal = NOVA_EXIT_NOSUPP;
