@@ -225,14 +225,16 @@ static void test_counts_per_exit(void **state)
 			ROOF_OK_OR_FAIL(roof_vm_close(r.vm), roof_last_error());
 			roof_test_flag_destroy(&c.stopped);
 			print_message("hw %s %s: crossings %llu hops %llu vmcs "
-				      "r/w %llu/%llu bytes %llu fpu %llu\n",
+				      "r/w %llu/%llu bytes %llu fpu %llu (substrate: "
+				      "%llu KVM ioctls)\n",
 				      policies[p], roof_exit_name(e->reason),
 				      (unsigned long long)st.crossings,
 				      (unsigned long long)st.hops,
 				      (unsigned long long)st.vmcs_reads,
 				      (unsigned long long)st.vmcs_writes,
 				      (unsigned long long)st.bytes,
-				      (unsigned long long)st.fpu_ops);
+				      (unsigned long long)st.fpu_ops,
+				      (unsigned long long)st.substrate_ioctls);
 			if (c.mismatch[0])
 				fail_msg("hw %s: %s", policies[p], c.mismatch);
 			assert_int_equal(st.exits, 1);
