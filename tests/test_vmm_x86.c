@@ -52,7 +52,8 @@ static roof_vm *vm;
 /* Genode's run script checks rdtscp only where the kernel transfers
  * tsc_aux (NOVA, hw); the same holds for the FPU transfer of resume A. */
 static uint64_t groups;
-static int timer_id;
+static int timer_id; /* written before the first tick, read on 'ep' */
+static atomic_int timer_armed_id;
 static roof_ep *ep_first;
 static struct roof_test_flag finished;
 
@@ -240,7 +241,7 @@ static void on_timer(roof_ep *ep, void *ctx)
 	} else if (paused_nth(v1, 3)) {
 		roof_vcpu_with_state(v1->cpu, resume_c, v1);
 	} else if (paused_nth(v1, 4)) {
-		roof_ep_timer_stop(ep_first, timer_id);
+		roof_ep_timer_stop(ep_first, atomic_load(&timer_armed_id));
 		roof_test_flag_raise(&finished);
 	}
 }
@@ -321,6 +322,7 @@ static void test_vmm_x86(void **state)
 	ROOF_OK_OR_FAIL(roof_ep_timer(ep_first, TICK_NS, on_timer, NULL,
 				      &timer_id),
 			roof_ep_error(ep_first));
+	atomic_store(&timer_armed_id, timer_id);
 
 	bool done = roof_test_flag_wait(&finished, TIMEOUT_MS);
 	/* vcpu2 ends on its own schedule: give it the same deadline */

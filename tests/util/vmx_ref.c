@@ -77,6 +77,10 @@ static int ref_decode(struct roof_vcpu *v)
 	const struct vmx_exit_info *x = vmx_hw_exit(r->hw);
 	if (x->startup || x->recalled)
 		return 0;
+	if (x->reason == VMX_HW_NOT_VMX) { /* no VMX exit: the substrate failed */
+		v->state->info.error = x->error;
+		return -1;
+	}
 	struct vmx_exit_record rec = {x->reason, x->qualification,
 				      x->guest_phys, x->insn_len, x->intr_info};
 	struct vmx_exit_env env = {guest_mem, cpuid_policy, r->hw};
