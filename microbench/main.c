@@ -150,7 +150,7 @@ static void usage(FILE *f)
 "             ratio_to_bare needs kvm bare: it is measured as the reference\n"
 "             even when not selected (--no-reference: not, e.g. for perf).\n"
 "  --iters    measured exits per (kernel, exit, policy) (default 10000)\n"
-"  --chunk    exits per turn of the interleaving (default 500)\n"
+"  --chunk    exits per turn of the interleaving (default 250)\n"
 "  --format   table (default), csv or json (an array of records)\n"
 "  --out DIR  also write DIR/bench.json (the records), goals.json,\n"
 "             meta.json and cdf/*.cdf (sorted round trips) for the plots and\n"
@@ -597,7 +597,7 @@ int main(int argc, char **argv)
 {
 	struct run R;
 	memset(&R, 0, sizeof R);
-	R.o = (struct bench_opts){.iters = 10000, .chunk = 500, .warmup = 200};
+	R.o = (struct bench_opts){.iters = 10000, .chunk = 250, .warmup = 200};
 	enum format fmt = F_TABLE;
 	const char *out_dir = NULL;
 	bool vs = false, kernel_given = false, exit_given = false,

@@ -4,9 +4,10 @@
  * The guest is the same 64 KiB ROM: QEMU boots it with -bios (its reset
  * vector jumps to the loop), oneroof maps it where QEMU does. Each side
  * runs the loop N_LOW and N_HIGH times, whole runs timed by the wall clock
- * (QEMU: fork to exit; oneroof: VM open to the guest's done port to close);
- * the per-exit cost is the slope (t_high - t_low) / (N_HIGH - N_LOW), so
- * start-up and tear-down cancel. Medians over REPS interleaved repetitions.
+ * (QEMU: fork to exit; oneroof: VM open to the guest's done port to close;
+ * the bare KVM_RUN loop of kvm_raw.c likewise, for context); the per-exit
+ * cost is the slope (t_high - t_low) / (n_high - n_low), so start-up and
+ * tear-down cancel. Medians over REPS interleaved repetitions.
  * QEMU gets no network, no display, no serial: -nodefaults, and
  * isa-debug-exit at the guest's done port ends it with status 0x43.
  */
@@ -21,7 +22,7 @@
 
 #include "bench.h"
 
-#define REPS 5
+#define REPS 7
 #define QEMU_STATUS ((GUEST_DONE_CODE << 1) | 1)
 
 static int find_qemu(char *path, size_t len)
@@ -204,7 +205,7 @@ int vs_qemu(const struct bench_opts *o, struct qemu_result *out)
 		note("--vs-qemu: %s", err);
 		return -1;
 	}
-	uint32_t n_high = o->iters * 2 < 20000 ? 20000 : o->iters * 2;
+	uint32_t n_high = o->iters * 4 < 20000 ? 20000 : o->iters * 4;
 	uint32_t n_low = n_high / 20;
 	uint32_t counts[2] = {n_low, n_high};
 	char path[2][600];

@@ -27,7 +27,9 @@ echo "run-bench: matrix: kernels $("$B/tests/list-kernels" | paste -sd, -)," \
 "$BIN" --kernel all --exit all --policy all --iters "$ITERS" --out "$OUT" \
 	2> >(tee "$OUT/bench.log" >&2)
 echo "run-bench: QEMU comparison" >&2
-"$BIN" --vs-qemu --iters "$ITERS" --out "$OUT" 2> >(tee "$OUT/qemu.log" >&2)
+"$BIN" --vs-qemu --iters "$ITERS" --out "$OUT" 2> >(tee "$OUT/qemu.log" >&2) ||
+	echo "run-bench: --vs-qemu failed (see $OUT/qemu.log); RESULTS.md" \
+		"says so" >&2
 wait # for the tee processes
 
 python3 microbench/gen-results.py render "$OUT" RESULTS.md

@@ -37,7 +37,7 @@ summary=$OUT/summary.txt
 	printf '%-11s %12s %14s %14s %12s\n' policy task-clock-ms \
 		ioctls/exit futex/exit ctx-sw/exit
 } >"$summary"
-exits=$((ITERS + 200 + 2 * ((ITERS + 499) / 500))) # measured + warm-up + turn edges
+exits=$((ITERS + 200 + 2 * ((ITERS + 249) / 250))) # measured + warm-up + turn edges
 for p in bare fast full entrypoint naive genode; do
 	echo "run-perf: perf stat, policy $p" >&2
 	perf stat -x, -o "$OUT/stat-$p.csv" -e "$events${tracepoints:+,$tracepoints}" \
