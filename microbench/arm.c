@@ -286,9 +286,13 @@ static int lib_open(struct arm *a, struct instance *in,
 		TRY(roof_vcpu_on_exit(v, ROOF_EXIT_STARTUP, on_startup, c,
 				      ROOF_MASK_DEFAULT, a->where), "on_exit");
 		roof_exit m = measured_reason(a->exit);
+		/* "everything" is everything this kernel can transfer */
+		uint64_t mask = a->mask == ROOF_MASK_DEFAULT
+					? a->mask
+					: a->mask & roof_vm_state_groups(vm);
 		TRY(roof_vcpu_on_exit(v, m,
 				      m == ROOF_EXIT_PAUSED ? on_paused : on_measured,
-				      c, a->mask, a->where), "on_exit");
+				      c, mask, a->where), "on_exit");
 		static const roof_exit errors[] = {
 			ROOF_EXIT_SHUTDOWN, ROOF_EXIT_INVALID_STATE,
 			ROOF_EXIT_DEBUG, ROOF_EXIT_BACKEND_ERROR};

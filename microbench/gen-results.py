@@ -87,7 +87,8 @@ def collect_substrate(out):
         "loadavg": read("/proc/loadavg").split()[:3],
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "commit": run(["git", "-C", os.path.dirname(HERE), "rev-parse",
-                       "--short", "HEAD"]) or "unknown",
+                       "--short", "HEAD"]) or
+        os.environ.get("ROOF_BENCH_COMMIT", "unknown"),  # exported trees
     }
     facts["cc"] = facts["cc"][0]
     with open(out, "w") as f:
