@@ -81,6 +81,8 @@ def collect_substrate(out):
         "kernel": platform.release(),
         "debian": read("/etc/debian_version").strip(),
         "kvm": "present" if os.path.exists("/dev/kvm") else "missing",
+        "kvm_modules": " ".join(sorted(m for m in os.listdir("/sys/module")
+                                       if m.startswith("kvm"))) or "none",
         "pmu": "present" if pmu else "none (perf stat: software events only)",
         "qemu": qemu[0] if qemu else "not installed",
         "cc": run(["cc", "--version"]).splitlines()[0:1] or ["unknown"],
@@ -270,7 +272,8 @@ def table_substrate(D):
         ("cores online", s.get("cpus_online")),
         ("memory", "%s GiB" % s.get("mem_gib")),
         ("hardware virtualisation flags", s.get("virt_flags")),
-        ("/dev/kvm", "%s (served in software, see below)" % s.get("kvm")),
+        ("/dev/kvm", "%s; KVM modules: %s" % (s.get("kvm"),
+                                              s.get("kvm_modules"))),
         ("hardware PMU", s.get("pmu")),
         ("TSC", "%s, clocksource %s, %s GHz (calibrated)" % (
             s.get("tsc_flags"), s.get("clocksource"),
@@ -311,6 +314,7 @@ def values(D):
     }
     failed = [g["goal"] for g in D.goals if g["result"] == "FAIL"]
     v["goals_failed_list"] = ", ".join(failed) if failed else "none"
+    v["kvm_modules"] = D.sub.get("kvm_modules", "unknown")
     virt = D.sub.get("virt_flags", "unknown")
     v["virt_text"] = ("neither vmx nor svm" if virt.startswith("none")
                       else "the flags " + virt)
