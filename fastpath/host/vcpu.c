@@ -396,8 +396,12 @@ int roof_vcpu_with_state(roof_vcpu *v, roof_state_fn fn, void *ctx)
 		h->run_requested = true;
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->lock);
-	return rc ? roof_vcpu_fail(v, rc, "with_state: writing the state back "
-				   "failed: %s", h->err) : ROOF_OK;
+	if (!rc)
+		return ROOF_OK;
+	char why[ROOF_ERR_LEN]; /* h->err is the destination: no overlap */
+	snprintf(why, sizeof why, "%s", h->err);
+	return roof_vcpu_fail(v, rc, "with_state: writing the state back "
+			      "failed: %s", why);
 }
 
 int roof_vcpu_wait_stopped(roof_vcpu *v, uint64_t timeout_ns)
