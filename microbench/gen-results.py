@@ -328,7 +328,59 @@ def values(D):
         v["qemu_ratio"] = D.qemu.get("ratio")
         v["qemu_bare_ns"] = D.qemu_meta.get("bare_ns")
     v["goal_notes"] = goal_notes(D)
+    v["kernel_notes"] = kernel_notes(D)
     return v
+
+
+def kernel_notes(D):
+    """Per model kernel: what its two policies cost, in figures."""
+    def get(k, e, p, f):
+        try:
+            return D.r(k, e, p, f)
+        except LookupError:
+            return None
+    out = []
+    for k in [k for k in D.kernels if k != "kvm"]:
+        g = [get(k, e, "genode", "ratio_to_bare") for e in EXITS
+             if e != "cpuid"]
+        g = [x for x in g if x is not None]
+        parts = []
+        if g:
+            parts.append("*genode* runs at %s to %s× kvm bare over the exits "
+                         "(%s crossings, %s bytes and %s hops per io-out "
+                         "exit)" % (
+                             fmt_value(min(g), "f2"), fmt_value(max(g), "f2"),
+                             cell(get(k, "io-out", "genode",
+                                      "crossings_per_exit"), "f2"),
+                             cell(get(k, "io-out", "genode",
+                                      "bytes_per_exit"), "int"),
+                             cell(get(k, "io-out", "genode",
+                                      "hops_per_exit"), "f2")))
+        retired = [(e, get(k, e, "tuned", "ratio_to_bare"))
+                   for e in ("io-out", "mmio-write", "msr-write", "hlt")]
+        pending = [(e, get(k, e, "tuned", "ratio_to_bare"),
+                    get(k, e, "tuned", "handler_p50_ns"))
+                   for e in ("io-in", "mmio-read", "msr-read")]
+        if all(x is not None for _, x in retired):
+            parts.append("*tuned* runs at %s to %s× on the exits KVM retires before "
+                         "reporting them (io-out, mmio-write, msr-write, hlt)"
+                         % (fmt_value(min(x for _, x in retired), "f2"),
+                            fmt_value(max(x for _, x in retired), "f2")))
+        if all(x is not None for _, x, _ in pending):
+            parts.append("and %s on the ones KVM completes at the next entry "
+                         "(io-in, mmio-read, msr-read), where its VMM side "
+                         "takes %s against %s on io-out" % (
+                             ", ".join("%s×" % fmt_value(x, "f2")
+                                       for _, x, _ in pending),
+                             ", ".join(fmt_value(h, "ns")
+                                       for _, _, h in pending),
+                             cell(get(k, "io-out", "tuned",
+                                      "handler_p50_ns"), "ns")))
+        if parts:
+            out.append("- **%s**: %s." % (k, "; ".join(parts[:1]) +
+                                          ("; " + " ".join(parts[1:])
+                                           if len(parts) > 1 else "")))
+    return "\n".join(out) if out else ""
 
 
 def goal_notes(D):
