@@ -172,8 +172,13 @@ int vmx_exit_decode(roof_state *s, const struct vmx_exit_record *r,
 		if (r->qual & (VMX_IOQ_STRING | VMX_IOQ_REP))
 			return fail(s, "I/O: string instructions (ins/outs) are "
 				       "not supported by the model clients");
+		/* size of access: 0, 1 or 3 (SDM Vol. 3C, Table 28-5) */
+		unsigned size_code = (unsigned)(r->qual & VMX_IOQ_SIZE_MASK);
+		if (size_code == 2 || size_code > 3)
+			return fail(s, "I/O: the exit qualification's access "
+				       "size is not 1, 2 or 4 bytes");
 		io->port = (uint16_t)(r->qual >> VMX_IOQ_PORT_SHIFT);
-		io->size = (uint8_t)((r->qual & VMX_IOQ_SIZE_MASK) + 1);
+		io->size = (uint8_t)(size_code + 1);
 		io->dir = (r->qual & VMX_IOQ_IN) ? ROOF_DIR_IN : ROOF_DIR_OUT;
 		io->string = io->rep = 0;
 		io->count = 1;
