@@ -7,7 +7,7 @@ B=${1:-build}
 T=$B/tests
 # the library's backends, plus the test-only reference VMX client (tests/util/vmx_ref.c)
 kernels="$("$T/list-kernels" 2>/dev/null || echo kvm) vmxref"
-per_kernel=" test_exits test_vmm_x86 test_soak_short test_api_vm test_api_vcpu test_api_state test_api_exit_records "
+per_kernel=" test_exits test_vmm_x86 test_soak_short test_api_vm test_api_vcpu test_api_state test_api_exit_records test_race "
 passed=0 failed=0 skipped=0 bad_suites=""
 [ -e /dev/kvm ] || echo "run-tests: /dev/kvm missing: tests that need it are skipped"
 run_suite() { # name kernel

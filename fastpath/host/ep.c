@@ -236,6 +236,10 @@ int roof_ep_timer(roof_ep *ep, uint64_t period_ns, roof_ep_fn fn, void *ctx,
 	t->next = ep->timers;
 	ep->timers = t;
 	pthread_mutex_unlock(&ep->lock);
+	/* before arming: the first tick (at once for a short period) may
+	 * want the id, e.g. to stop its own timer */
+	if (timer_id)
+		*timer_id = t->id;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = t};
 	if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, t->fd, &ev) < 0 ||
 	    timerfd_settime(t->fd, 0, &its, NULL) < 0) {
@@ -243,8 +247,6 @@ int roof_ep_timer(roof_ep *ep, uint64_t period_ns, roof_ep_fn fn, void *ctx,
 		return roof_ep_fail(ep, ROOF_EKERNEL, "roof_ep_timer: %s",
 				    strerror(errno));
 	}
-	if (timer_id)
-		*timer_id = t->id;
 	return ROOF_OK;
 }
 

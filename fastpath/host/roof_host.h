@@ -121,10 +121,13 @@ struct roof_vcpu_host {
 	pthread_cond_t cond;
 	int run_state;          /* enum roof_vcpu_run_state, under lock */
 	bool run_requested;     /* under lock */
-	atomic_bool pause_pending;
-	atomic_bool destroying;
 	bool started;           /* STARTUP delivered */
 	bool borrowed;          /* inside with_state, under lock */
+	/* Changed without the lock, so in a word of their own: gcc merged the
+	 * loads of run_state and run_requested into one 8-byte load that also
+	 * read these, which ThreadSanitizer reports as racing their writes. */
+	_Alignas(8) atomic_bool pause_pending;
+	atomic_bool destroying;
 	/* entrypoint hop: one request at a time */
 	struct roof_ep_work hop_work;
 	const struct roof_handler_slot *hop_slot;
