@@ -141,9 +141,9 @@ perf: deps
 	@$(MAKE) --no-print-directory all
 	@bash microbench/run-perf.sh $(B)
 
-# ---- reliability: fuzz-smoke, fuzz -----------------------------------------
+# ---- reliability: fuzz-smoke, fuzz, soak ------------------------------------
 # Each writes its figures into RESULTS.md (reliability section) through
-# tests/soak/results.py; see tests/fuzz/README.md.
+# tests/soak/results.py; see tests/fuzz/README.md and tests/soak/README.md.
 .PHONY: fuzz-build
 # 10^7 random (mask, state) cases: nasm vs C masked copy, 0 mismatches.
 FUZZ_SMOKE_CASES ?= 10000000
@@ -170,6 +170,19 @@ $(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_HOST) $(if $(filter fuzz_%,$*),-fsanitize=fuzzer) $< \
 	    $(LINK_STATIC) $(LDLIBS_HOST) -o $@
+
+# Soak: every backend SOAK_EXITS exits, kvm SOAK_EXITS_KVM (tests/soak/run.sh).
+SOAK_EXITS ?= 1000000
+SOAK_EXITS_KVM ?= 10000000
+soak: deps
+	@$(MAKE) --no-print-directory $(B)/soak/roof-soak
+	@bash tests/soak/run.sh $(B) $(SOAK_EXITS) $(SOAK_EXITS_KVM)
+$(B)/soak/roof-soak: tests/soak/roof_soak.c $(wildcard tests/soak/*.h) \
+    $(wildcard tests/fuzz/*.h) $(TEST_UTIL) $(STATIC) $(GUESTS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_HOST) -Itests -Itests/util -Ikernels/kvm \
+	    -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
+	    $< $(TEST_UTIL) $(LINK_STATIC) -lcmocka $(LDLIBS_HOST) -o $@
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/oneroof \

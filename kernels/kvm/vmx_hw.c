@@ -33,6 +33,9 @@ struct vmx_hw {
 	/* control fields without a substrate counterpart */
 	uint32_t pin_ctls, exc_bitmap, entry_insn_len, exit_ctls, entry_ctls;
 	uint64_t cr0_mask, cr4_mask, cr0_shadow, cr4_shadow;
+	/* the GPRs as delivered at this exit (x86 order), for telling the
+	 * VMM's completion from a real change (reconcile) */
+	uint64_t delivered[16];
 	char err[256];
 	char msg[256];
 };
@@ -147,6 +150,8 @@ void vmx_hw_cpuid(struct vmx_hw *h, uint32_t leaf, uint32_t subleaf,
 }
 
 /* ---- the hardware view ----------------------------------------------------- */
+static uint64_t *gpr_of(roof_state *s, unsigned reg);
+
 roof_state *vmx_hw_state(struct vmx_hw *h, uint64_t groups)
 {
 	uint64_t need = groups & ~h->loaded;
@@ -159,6 +164,9 @@ roof_state *vmx_hw_state(struct vmx_hw *h, uint64_t groups)
 			h->hw->ip = h->exit.rip;
 			h->hw->ip_len = h->exit.insn_len;
 		}
+		if (need & G_GPRS)
+			for (unsigned i = 0; i < 16; i++)
+				h->delivered[i] = *gpr_of(h->hw, i);
 		h->loaded |= need;
 	}
 	return h->hw;
@@ -662,6 +670,66 @@ static bool completes_itself(roof_exit kind)
 	       kind == ROOF_EXIT_CPUID;
 }
 
+/* GPR groups the VMM wrote only with what KVM's own completion will write
+ * (the in data into rax, an mmio read into its register, rdmsr into
+ * edx:eax) carry no change: dropping them spares the extra entry that
+ * would otherwise have to finish KVM's instruction first (kvm_hw.c,
+ * apply_deferred). KVM's emulator zero-extends 32-bit results in every
+ * mode; where the VMM merged differently the group stays and goes the
+ * slow, exact way. */
+static void drop_completed_gprs(struct vmx_hw *h,
+				const struct roof_exit_info *comp)
+{
+	static const struct {
+		uint64_t group;
+		uint8_t n;
+		uint8_t regs[8];
+	} groups[] = {
+		{ROOF_G_ACDB, 4, {0, 1, 2, 3}},
+		{ROOF_G_EBSD, 3, {5, 6, 7}},
+		{ROOF_G_ESP, 1, {4}},
+		{ROOF_G_R8_R15, 8, {8, 9, 10, 11, 12, 13, 14, 15}},
+	};
+	if (!(h->dirty & G_GPRS & ~ROOF_G_EIP))
+		return;
+	uint64_t after[16];
+	memcpy(after, h->delivered, sizeof after);
+	switch (h->kind) {
+	case ROOF_EXIT_IO:
+		if (comp->io.dir != ROOF_DIR_IN)
+			return;
+		x86_reg_write(after, 0, comp->io.size, false, comp->io.data,
+			      X86_MODE64);
+		break;
+	case ROOF_EXIT_MMIO:
+		if (comp->mmio.dir != ROOF_DIR_READ || !h->insn_valid)
+			return;
+		x86_reg_write(after, h->insn.reg, h->insn.reg_size, h->insn.high8,
+			      x86_load_value(&h->insn, comp->mmio.data),
+			      X86_MODE64);
+		break;
+	case ROOF_EXIT_MSR_READ:
+		if (comp->msr.fault)
+			return;
+		after[0] = comp->msr.value & 0xffffffffull;
+		after[2] = comp->msr.value >> 32;
+		break;
+	default:
+		return;
+	}
+	for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+		if (!(h->dirty & groups[g].group))
+			continue;
+		bool same = true;
+		for (unsigned i = 0; i < groups[g].n && same; i++) {
+			unsigned r = groups[g].regs[i];
+			same = *gpr_of(h->hw, r) == after[r];
+		}
+		if (same)
+			h->dirty &= ~groups[g].group;
+	}
+}
+
 /* The VMM answered the exit VMX-style; turn that into KVM's completion. */
 static int reconcile(struct vmx_hw *h, struct roof_exit_info *comp)
 {
@@ -719,6 +787,7 @@ static int reconcile(struct vmx_hw *h, struct roof_exit_info *comp)
 		if (h->hw->ip == h->exit.rip + len)
 			h->dirty &= ~ROOF_G_EIP;
 	}
+	drop_completed_gprs(h, comp);
 	return 0;
 }
 
