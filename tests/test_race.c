@@ -349,6 +349,20 @@ static void test_pause_of_vcpu_stopped_in_hlt(void **state)
 	roof_test_flag_destroy(&h.flag);
 }
 
+/* A VM with the api64 guest and two entrypoints, pinned to cpu 0 and 1
+ * when `pinned`. */
+static roof_vm *vm_with_two_eps(roof_ep *ep[2], void **ram, bool pinned)
+{
+	roof_vm *vm = NULL;
+	ROOF_OK_OR_FAIL(roof_vm_open(&vm, NULL), roof_last_error());
+	roof_test_guest_vm(vm, "api64", ram);
+	for (int e = 0; e < 2; e++)
+		ROOF_OK_OR_FAIL(roof_ep_create(vm, e ? "second ep" : "ep",
+					       pinned ? e : -1, &ep[e]),
+				roof_vm_error(vm));
+	return vm;
+}
+
 /* ---- close while vCPUs run ---------------------------------------------- */
 static roof_action slow_tick(roof_vcpu *cpu, roof_state *st, void *p)
 {
@@ -365,14 +379,9 @@ static void test_close_while_vcpus_run(void **state)
 	uint64_t rng = 0xc105e;
 	enum { ROUNDS = 12, TICKERS = 3 };
 	for (unsigned round = 0; round < ROUNDS; round++) {
-		roof_vm *vm = NULL;
 		void *ram = NULL;
 		roof_ep *ep[2];
-		ROOF_OK_OR_FAIL(roof_vm_open(&vm, NULL), roof_last_error());
-		roof_test_guest_vm(vm, "api64", &ram);
-		for (int e = 0; e < 2; e++)
-			ROOF_OK_OR_FAIL(roof_ep_create(vm, e ? "b" : "a", -1, &ep[e]),
-					roof_vm_error(vm));
+		roof_vm *vm = vm_with_two_eps(ep, &ram, false);
 		/* tickers: inline, on ep a, on ep b with a slow handler */
 		static struct ticker t[TICKERS];
 		for (unsigned i = 0; i < TICKERS; i++) {
@@ -472,14 +481,9 @@ static void test_two_entrypoints_on_two_cores(void **state)
 		print_message("needs 2 CPUs, this machine has %ld: skipped\n", ncpu);
 		skip();
 	}
-	roof_vm *vm = NULL;
 	void *ram = NULL;
 	roof_ep *ep[2];
-	ROOF_OK_OR_FAIL(roof_vm_open(&vm, NULL), roof_last_error());
-	roof_test_guest_vm(vm, "api64", &ram);
-	for (int e = 0; e < 2; e++)
-		ROOF_OK_OR_FAIL(roof_ep_create(vm, e ? "second ep" : "ep", e, &ep[e]),
-				roof_vm_error(vm));
+	roof_vm *vm = vm_with_two_eps(ep, &ram, true);
 	static struct ticker t[4];
 	for (unsigned i = 0; i < 4; i++) {
 		memset(&t[i], 0, sizeof t[i]);
