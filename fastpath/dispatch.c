@@ -16,8 +16,13 @@
  * and retires the instruction itself. oneroof decodes the exit into
  * state->info and the backend retires the instruction, so IO, MMIO, CPUID and
  * MSR handlers need no group at all; learn mode (ROOF_LEARN=1) over the tests'
- * and the bench's handlers confirms they touch none. TSC is left out of the
- * IRQ-style masks: on KVM it is a state ioctl, and no handler here reads it.
+ * and the bench's handlers confirms they touch none. HLT keeps ip and flags
+ * (is IF set: can an interrupt ever wake the vCPU?) but not STA/INJ: a oneroof
+ * VMM waits by returning ROOF_STOP, and the handler that injects at a hlt
+ * names INJ|STA in its mask (or pays one lazy fetch); on KVM they would cost
+ * the events sync class on every hlt exit (RESULTS.md, "Substrate"). TSC is
+ * left out of the IRQ-style masks: on KVM it is a state ioctl, and no handler
+ * here reads it.
  */
 uint64_t roof_default_mask(roof_exit reason)
 {
@@ -34,7 +39,7 @@ uint64_t roof_default_mask(roof_exit reason)
 	case ROOF_EXIT_MSR_WRITE:
 		return 0;
 	case ROOF_EXIT_HLT:
-		return ROOF_G_EIP | ROOF_G_EFL | ROOF_G_STA | ROOF_G_INJ;
+		return ROOF_G_EIP | ROOF_G_EFL;
 	case ROOF_EXIT_IRQ_WINDOW:
 		return ROOF_G_EFL | ROOF_G_STA | ROOF_G_INJ;
 	case ROOF_EXIT_DEBUG:

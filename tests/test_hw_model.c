@@ -194,10 +194,10 @@ static const struct expected_cycle cycles[] = {
 	 * 2 qual = 14; store 4+32+16+8+32+16 = 108; load ip: RIP and
 	 * ENTRY_INSTR_LEN, 16 bytes */
 	{T_OUT, 1, ROOF_EXIT_IO, FULL_READS, 14, 108, 16},
-	/* the loop's mmio read, then its hlt (mask EIP EFL STA INJ): reads
-	 * 1+2+1+2+2 = 8; store 4+16+8+8+8 = 44; load ip and rax (the mmio
-	 * read's destination): 16 + 32 */
-	{T_LOOP, 3, ROOF_EXIT_HLT, FULL_READS, 8, 44, 48},
+	/* the loop's mmio read, then its hlt (mask EIP EFL): reads
+	 * 1+2+1 = 4; store 4+16+8 = 28; load ip and rax (the mmio read's
+	 * destination): 16 + 32 */
+	{T_LOOP, 3, ROOF_EXIT_HLT, FULL_READS, 4, 28, 48},
 };
 
 static void test_counts_per_exit(void **state)

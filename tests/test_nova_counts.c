@@ -27,7 +27,7 @@
 #define IO_TUNED_EXIT (8 + 32 + 16 + 8 + 32 + 16) /* ACDB EIP EFER CSSS QUAL */
 #define ALL_GROUPS_EXIT (8 + 528 + 2560)           /* genode: + FPU */
 #define EIP_REPLY 16                               /* the advanced ip */
-#define HLT_TUNED_EXIT (8 + 16 + 8 + 8 + 8)        /* EIP EFL STA INJ */
+#define HLT_TUNED_EXIT (8 + 16 + 8)                /* EIP EFL */
 /* MMIO: every GPR, EIP, the segments, CR, EFER (the mov decode) + QUAL */
 #define MMIO_TUNED_EXIT (8 + 32 + 24 + 8 + 64 + 16 + 3 * 32 + 32 + 8 + 16)
 #define ACDB_REPLY 32                              /* mov rax, [mmio] */
