@@ -123,6 +123,7 @@ class Data:
         self.goals = load("goals.json", []) + load("goals-qemu.json", [])
         self.qemu = load("qemu.json", None)
         self.qemu_meta = load("qemu-meta.json", {})
+        self.vmm_side = load("vmm-side.json", None)
         self.sub = load("substrate.json", {})
         self.by = {(x["kernel"], x["exit"], x["policy"]): x
                    for x in self.records}
@@ -254,6 +255,22 @@ def table_qemu(D):
                 cell(q["qemu_ns"] / bare if bare else None, "f3")))
 
 
+def table_vmm_side(D):
+    vs = D.vmm_side
+    if not vs:
+        return "(microbench/vmm-side.py did not run)\n"
+    floor = vs["bare"]["median_ns"]
+    out = ["| VMM | gap p50 | gap p90 | added over the bare loop | gaps |",
+           "|---|--:|--:|--:|--:|"]
+    for key, name in (("bare", "bare KVM_RUN loop"),
+                      ("oneroof_fast", "oneroof fast"), ("qemu", "QEMU")):
+        x = vs[key]
+        out.append("| %s | %s | %s | %s | %d |" % (
+            name, cell(x["median_ns"], "ns"), cell(x["p90_ns"], "ns"),
+            cell(x["median_ns"] - floor, "ns"), x["gaps"]))
+    return "\n".join(out) + "\n"
+
+
 def table_goals(D):
     if not D.goals:
         return "(no goals were checked)\n"
@@ -289,6 +306,7 @@ def table_substrate(D):
 
 
 TABLES = {"kvm": table_kvm, "kernels": table_kernels, "qemu": table_qemu,
+          "vmm_side": table_vmm_side,
           "goals": table_goals, "substrate": table_substrate}
 
 
@@ -327,6 +345,11 @@ def values(D):
         v["qemu_ours_ns"] = D.qemu.get("ours_ns")
         v["qemu_ratio"] = D.qemu.get("ratio")
         v["qemu_bare_ns"] = D.qemu_meta.get("bare_ns")
+    if D.vmm_side:
+        floor = D.vmm_side["bare"]["median_ns"]
+        v["vs_ours_added"] = D.vmm_side["oneroof_fast"]["median_ns"] - floor
+        v["vs_qemu_added"] = D.vmm_side["qemu"]["median_ns"] - floor
+        v["vs_floor"] = floor
     v["goal_notes"] = goal_notes(D)
     v["kernel_notes"] = kernel_notes(D)
     return v

@@ -13,7 +13,7 @@ ITERS=${ROOF_BENCH_ITERS:-10000}
 fail() { echo "run-bench: $*" >&2; exit 1; }
 [ -x "$BIN" ] || fail "$BIN is missing: build it with make"
 [ -r /dev/kvm ] || fail "/dev/kvm is missing or not accessible: the bench needs KVM"
-for tool in python3 gnuplot qemu-system-x86_64; do
+for tool in python3 gnuplot qemu-system-x86_64 perf; do
 	command -v "$tool" >/dev/null ||
 		fail "$tool not found (make deps installs it: .ci/deps.sh)"
 done
@@ -30,6 +30,9 @@ echo "run-bench: QEMU comparison" >&2
 "$BIN" --vs-qemu --iters "$ITERS" --out "$OUT" 2> >(tee "$OUT/qemu.log" >&2) ||
 	echo "run-bench: --vs-qemu failed (see $OUT/qemu.log); RESULTS.md" \
 		"says so" >&2
+echo "run-bench: what each VMM adds per exit (perf syscall tracepoints)" >&2
+python3 microbench/vmm-side.py "$B" "$OUT" ||
+	echo "run-bench: microbench/vmm-side.py failed; RESULTS.md says so" >&2
 wait # for the tee processes
 
 python3 microbench/gen-results.py render "$OUT" RESULTS.md
