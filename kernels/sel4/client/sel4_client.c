@@ -925,11 +925,13 @@ static int intake(struct sel4_client *c, bool ran, bool fault, uint32_t native)
 	c->entry_set = 0;
 	c->invalid_text = 0;
 	__builtin_memset(&c->ctx, 0, sizeof c->ctx);
-	if (genode || ran) {
-		/* Genode reads every MR whatever the return was: after an
-		 * immediate notification return MR3..MR16 are the previous
+	if (ran || (genode && native == SEL4_VMEXIT_STARTUP)) {
+		/* (Genode's STARTUP reads the never-written, zero MRs.) After
+		 * an immediate notification return MR3..MR16 are the previous
 		 * exit's (c_traps.c: "the user picks up the values they put
-		 * in") */
+		 * in"): Genode's client reads them anyway and can hand back
+		 * GPRs older than its own WriteRegisters (README.md, "Noticed");
+		 * neither policy here takes them, both keep what they know. */
 		for (unsigned i = 0; i < SEL4_VMENTER_NUM_FAULT_MSGS; i++)
 			c->mr[i] = msg[i];
 		c->gpr = (struct sel4_vcpu_context){
@@ -947,8 +949,8 @@ static int intake(struct sel4_client *c, bool ran, bool fault, uint32_t native)
 			c->field_valid |= FBIT(mr_field[i][0]);
 		}
 	} else {
-		/* tuned, and the guest did not run: MR0..MR2 are what went
-		 * in; everything known stays known */
+		/* the guest did not run: MR0..MR2 are what went in; what the
+		 * client knows stays known (genode re-reads its 54 anyway) */
 		for (unsigned i = 0; i < SEL4_VMENTER_CALL_LEN; i++)
 			c->mr[i] = msg[i];
 	}
