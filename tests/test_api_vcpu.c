@@ -297,6 +297,16 @@ static void test_handler_bad_arguments_and_twice(void **state)
 	RIG_EXPECT_ERR(roof_vcpu_on_exit(cpu, ROOF_EXIT_HLT, never, NULL,
 					 1ull << 40, ROOF_INLINE),
 		       ROOF_EINVAL, roof_vcpu_error(cpu), "name no group");
+	/* a group the kernel cannot transfer */
+	uint64_t missing = ROOF_G_EVERYTHING & ~roof_vm_state_groups(t.rig.vm);
+	if (missing)
+		RIG_EXPECT_ERR(roof_vcpu_on_exit(cpu, ROOF_EXIT_HLT, never, NULL,
+						 missing & -missing, ROOF_INLINE),
+			       ROOF_ENOSYS, roof_vcpu_error(cpu), "cannot transfer",
+			       roof_test_kernel());
+	else
+		print_message("kernel %s transfers every group\n",
+			      roof_test_kernel());
 	/* the refused registrations left HLT free */
 	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(cpu, ROOF_EXIT_HLT, never, NULL, 0,
 					  ROOF_INLINE),

@@ -151,6 +151,7 @@ static void test_null_and_closed_vm_handles(void **state)
 	RIG_EXPECT_ERR(roof_vm_close(NULL), ROOF_EINVAL, roof_last_error(),
 		       "not open");
 	assert_string_equal(roof_vm_kernel(NULL), "");
+	assert_int_equal(roof_vm_state_groups(NULL), 0);
 	assert_ptr_equal(roof_vm_error(NULL), roof_last_error());
 	assert_null(roof_vm_host_ptr(NULL, 0, 1));
 
@@ -190,6 +191,7 @@ static void test_null_and_closed_vm_handles(void **state)
 		       roof_last_error(), "not open");
 	assert_null(roof_vm_host_ptr(vm, 0, 1));
 	assert_string_equal(roof_vm_kernel(vm), "");
+	assert_int_equal(roof_vm_state_groups(vm), 0);
 }
 
 struct close_on_ep {
