@@ -668,6 +668,20 @@ static void test_cr0_upper_bits(void **unused)
 		vcpu.handlers[ROOF_EXIT_HLT] = (struct roof_handler_slot){
 			set_cr0, &v, ROOF_G_CR, ROOF_INLINE, 1};
 		enter_and_dispatch();
+		if (p == 0) {
+			/* a pause first: its VMEnter returns at once, the
+			 * refusal waits for the real entry */
+			fk.result = SEL4_VMENTER_RESULT_NOTIF;
+			fk.ran = false;
+			handler(ROOF_EXIT_PAUSED, 0);
+			assert_int_equal(sel4_client_pause(&client, true),
+					 SEL4_RETURN_NOTIF);
+			assert_true(fk.signalled);
+			sel4_client_begin_exit(&client, ROOF_EXIT_PAUSED);
+			roof_dispatch_exit(&vcpu);
+			assert_int_equal(state.exit_reason, ROOF_EXIT_PAUSED);
+			fake_fault(VMX_EXIT_HLT, 0, 1, 0, CODE_GPA);
+		}
 		counts_zero();
 		unsigned entries = fk.nvmenter;
 		handler(ROOF_EXIT_INVALID_STATE, 0);

@@ -106,9 +106,8 @@ static void charge_remote_signals(struct sel4_vcpu *s)
  * VMEnter alone does. */
 static int pause_return(struct sel4_vcpu *s)
 {
-	if (sel4_kernel_notification_pending(s->kernel))
-		return sel4_client_enter(&s->client);
-	return sel4_client_pause_stopped(&s->client);
+	return sel4_client_pause(&s->client,
+				 !sel4_kernel_notification_pending(s->kernel));
 }
 
 static void begin_error(struct roof_vcpu *v)

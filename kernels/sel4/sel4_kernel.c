@@ -582,11 +582,6 @@ struct sel4_ipc_buffer *sel4_kernel_ipc(struct sel4_kernel *k)
 	return k->ipc;
 }
 
-struct vmx_hw *sel4_kernel_hw(struct sel4_kernel *k)
-{
-	return k->hw;
-}
-
 int sel4_kernel_thread_init(struct sel4_kernel *k)
 {
 	return vmx_hw_thread_init(k->hw);

@@ -1015,13 +1015,15 @@ static int entry_mrs(struct sel4_client *c)
 	return ROOF_OK;
 }
 
-int sel4_client_enter(struct sel4_client *c)
+/* `entry`: the call may enter the guest (not: a pause, whose VMEnter
+ * returns at once; a refused value waits for the real entry). */
+static int enter(struct sel4_client *c, bool entry)
 {
 	struct roof_vcpu *v = c->v;
 	int rc = write_masks(c);
 	if (rc)
 		return rc;
-	if (c->pending_invalid) {
+	if (entry && c->pending_invalid) {
 		/* a value seL4 would mangle was refused before the entry:
 		 * report it like the CPU's invalid-guest-state exit */
 		c->invalid_text = c->pending_invalid;
@@ -1055,6 +1057,11 @@ int sel4_client_enter(struct sel4_client *c)
 	return fault ? SEL4_RETURN_FAULT : SEL4_RETURN_NOTIF;
 }
 
+int sel4_client_enter(struct sel4_client *c)
+{
+	return enter(c, true);
+}
+
 int sel4_client_startup(struct sel4_client *c)
 {
 	c->native = SEL4_VMEXIT_STARTUP;
@@ -1072,11 +1079,13 @@ int sel4_client_startup(struct sel4_client *c)
 	return write_masks(c);
 }
 
-int sel4_client_pause_stopped(struct sel4_client *c)
+int sel4_client_pause(struct sel4_client *c, bool signal)
 {
-	counters(c)->crossings++; /* seL4_Signal(_recall) */
-	c->ops->signal(c->k);
-	return sel4_client_enter(c);
+	if (signal) {
+		counters(c)->crossings++; /* seL4_Signal(_recall) */
+		c->ops->signal(c->k);
+	}
+	return enter(c, false);
 }
 
 void sel4_client_begin_exit(struct sel4_client *c, roof_exit reason)

@@ -129,9 +129,11 @@ int sel4_client_enter(struct sel4_client *c);
 /* Genode's STARTUP: no VMEnter yet; the state as the client reads it. */
 int sel4_client_startup(struct sel4_client *c);
 
-/* A pause of a stopped vCPU (Genode's PAUSE path): seL4_Signal on the
- * recall notification, then VMEnter, which returns at once. */
-int sel4_client_pause_stopped(struct sel4_client *c);
+/* A pause while the vCPU thread is outside VMEnter (Genode's PAUSE path):
+ * seL4_Signal on the recall notification unless a recall has signalled it
+ * already (`signal`), then VMEnter, which returns at once. A value the
+ * tuned client refused waits for the next real entry. */
+int sel4_client_pause(struct sel4_client *c, bool signal);
 
 /* Turn the last return into the unified exit `reason` for the dispatch. */
 void sel4_client_begin_exit(struct sel4_client *c, roof_exit reason);
