@@ -1,0 +1,268 @@
+/*
+ * foc_exit_record.c - test-only hook (tests/fuzz/exit_decoders.h): the
+ * Fiasco.OC client's exit decoding fed with a vCPU state page given as
+ * bytes instead of one the kernel side filled, and example pages.
+ *
+ * Record layout (the kernel's own ABI, so it stays here):
+ *   bytes 0 .. 4095      the vCPU state page (client/foc_abi.h) as the
+ *                        kernel left it after the resume, as far as given
+ *                        (the rest reads zero; at least up to the VMCS's
+ *                        offset table and data start, 0x440)
+ *   bytes 4096 .. 8191   optional: guest-physical page 0, where the MMIO
+ *                        decode reads the instruction
+ *   byte 8192            optional: the resume's result (1 = the vCPU IRQ)
+ * The page's own offset table and cr2 index are used, as l4sys does, so
+ * the bytes reach the field formula unfiltered. The page holds every
+ * stored field: the record's kernel has nothing more to give.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "foc_exit_record.h"
+#include "foc_kernel.h"
+#include "x86_arch.h"
+
+#define GUEST_PAGE 4096u
+#define RECORD_PAGE sizeof(struct foc_vcpu_page)
+#define RECORD_MIN (FOC_VCPU_OFFSET_EXT_STATE + FOC_VMCS_DATA)
+
+/* One decoder per thread of the fuzzer / replay test. */
+static _Thread_local struct {
+	struct foc_client *client;
+	struct foc_vcpu_page *page;
+	uint8_t *guest;
+	struct roof_vcpu v;
+} rec;
+
+static int rec_resume(void *k)
+{
+	(void)k;
+	return ROOF_EKERNEL;
+}
+
+static void rec_irq_receive(void *k)
+{
+	(void)k;
+	__atomic_fetch_and(&rec.page->vcpu.sticky_flags,
+			   (uint16_t)~FOC_VCPU_SF_IRQ_PENDING, __ATOMIC_ACQ_REL);
+}
+
+static int rec_page_sync(void *k, uint64_t groups)
+{
+	(void)k;
+	(void)groups;
+	return 0; /* the page is what the kernel stored */
+}
+
+static int rec_fpu(void *k, uint8_t image[FOC_FXSAVE_SIZE])
+{
+	(void)k;
+	(void)image;
+	return ROOF_EKERNEL;
+}
+
+static int rec_fpu_to(void *k, const uint8_t image[FOC_FXSAVE_SIZE])
+{
+	(void)k;
+	(void)image;
+	return ROOF_EKERNEL;
+}
+
+static const char *rec_error(void *k)
+{
+	(void)k;
+	return "foc record: the hardware gave no more than the page holds";
+}
+
+static const struct foc_kernel_ops rec_ops = {
+	rec_resume, rec_irq_receive, rec_page_sync, rec_fpu, rec_fpu_to,
+	rec_error,
+};
+
+static const void *rec_guest_mem(void *ctx, uint64_t gpa, uint64_t len)
+{
+	(void)ctx;
+	if (gpa >= GUEST_PAGE || len > GUEST_PAGE - gpa)
+		return NULL;
+	return rec.guest + gpa;
+}
+
+int roof_exit_record_decode_foc(const uint8_t *data, size_t size,
+				roof_state *out, const void **mem,
+				size_t *mem_size)
+{
+	if (!data || size < RECORD_MIN || !out)
+		return -1;
+	if (!rec.page && !(rec.page = aligned_alloc(4096, RECORD_PAGE)))
+		return -1;
+	if (!rec.guest && !(rec.guest = malloc(GUEST_PAGE)))
+		return -1;
+	if (!rec.client &&
+	    !(rec.client = aligned_alloc(64, sizeof *rec.client)))
+		return -1;
+	memset(rec.page, 0, RECORD_PAGE);
+	memcpy(rec.page, data, size < RECORD_PAGE ? size : RECORD_PAGE);
+	memset(rec.guest, 0, GUEST_PAGE);
+	if (size > RECORD_PAGE) {
+		size_t g = size - RECORD_PAGE;
+		memcpy(rec.guest, data + RECORD_PAGE, g < GUEST_PAGE ? g : GUEST_PAGE);
+	}
+	int tag = size > RECORD_PAGE + GUEST_PAGE &&
+			  data[RECORD_PAGE + GUEST_PAGE] == 1
+		  ? FOC_RESUME_IRQ
+		  : FOC_RESUME_EXIT;
+	memset(&rec.v, 0, sizeof rec.v);
+	roof_core_init(&rec.v, out, 0, &foc_client_hot, rec.client, NULL, NULL);
+	struct vmx_exit_env env = {rec_guest_mem, NULL, NULL};
+	foc_client_init(rec.client, &rec.v, rec.page, &rec_ops, NULL, &env, false);
+	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
+		rec.v.implicit[e] = vmx_exit_implicit((roof_exit)e);
+	/* after the resume: the exit, then what the dispatch does around a
+	 * handler, with the decoded info as the handler's answer: fetch the
+	 * implicit groups, decode, complete */
+	if (foc_client_take_exit(rec.client, tag) == 0) {
+		roof_exit reason = rec.client->native == ROOF_NATIVE_RECALL
+					   ? ROOF_EXIT_PAUSED
+					   : vmx_exit_unified(rec.client->native);
+		foc_client_deliver(rec.client, reason);
+		uint64_t want = rec.v.implicit[reason];
+		bool failed = want && foc_client_hot.fetch(&rec.v, want) != 0;
+		if (!failed)
+			out->valid |= want;
+		if (!failed && foc_client_hot.decode(&rec.v) != 0)
+			failed = true;
+		if (failed) {
+			out->exit_reason = ROOF_EXIT_BACKEND_ERROR;
+			if (!out->info.error)
+				out->info.error = "foc record: state transfer failed";
+		} else {
+			foc_client_hot.finish(&rec.v, ROOF_RESUME);
+		}
+	}
+	if (mem)
+		*mem = rec.page;
+	if (mem_size)
+		*mem_size = RECORD_PAGE;
+	return 0;
+}
+
+/* ---- example pages --------------------------------------------------------------- */
+struct seed {
+	struct foc_vcpu_page page; /* the record starts here */
+	uint8_t guest[GUEST_PAGE];
+	uint8_t tag;
+};
+
+static void put(struct foc_vcpu_page *p, uint32_t field, uint64_t v)
+{
+	uint32_t off = foc_vmcs_offset(p->vmcs, field);
+	if (off)
+		memcpy(p->vmcs + off, &v, foc_vmcs_width(field));
+}
+
+/* A page as the kernel stores it: a real-mode vCPU at ip 0x100. */
+static void seed_init(struct seed *r, uint32_t reason)
+{
+	memset(r, 0, sizeof *r);
+	struct foc_vcpu_page *p = &r->page;
+	p->vcpu.version = FOC_VCPU_STATE_VERSION;
+	foc_kernel_offset_table(p->vmcs + FOC_VMCS_OFFSET_TABLE);
+	uint32_t cr2 = FOC_VMCS_CR2;
+	memcpy(p->vmcs + FOC_VMCS_CR2_INDEX, &cr2, sizeof cr2);
+	for (unsigned i = 0; i < 8; i++) {
+		put(p, VMCS_GUEST_ES_SEL + 2 * i, 0);
+		put(p, VMCS_GUEST_ES_LIMIT + 2 * i, 0xffff);
+		put(p, VMCS_GUEST_ES_AR + 2 * i,
+		    i == 6 ? 0x10082 : i == 7 ? 0x8b : 0x93);
+	}
+	put(p, VMCS_GUEST_CR0, 0x30);
+	put(p, VMCS_CR0_SHADOW, 0x10);
+	put(p, VMCS_GUEST_RFLAGS, 2);
+	put(p, VMCS_GUEST_RIP, 0x100);
+	put(p, VMCS_EXIT_INSTR_LEN, 2);
+	put(p, VMCS_EXIT_REASON, reason);
+	p->vcpu.r.ax = 0x11223344;
+	p->vcpu.r.bx = 0x200;
+	p->vcpu.r.cx = 0x4b564d00u;
+}
+
+static void seed_io(struct seed *r, uint16_t port, unsigned size, bool in,
+		    bool string)
+{
+	seed_init(r, VMX_EXIT_IO);
+	put(&r->page, VMCS_EXIT_QUALIFICATION,
+	    vmx_io_qualification(port, size, in, string, 0));
+}
+
+static void seed_mmio(struct seed *r, bool write, const uint8_t *insn,
+		      size_t len)
+{
+	seed_init(r, VMX_EXIT_EPT_VIOLATION);
+	put(&r->page, VMCS_EXIT_QUALIFICATION,
+	    write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ);
+	put(&r->page, VMCS_GUEST_PHYS_ADDR, 0xfee00000u);
+	memcpy(r->guest + 0x100, insn, len);
+}
+
+int roof_exit_record_seeds_foc(roof_exit_record_emit emit, void *ctx)
+{
+	static struct seed r; /* 8 KiB: not on the stack */
+	const uint8_t *bytes = (const uint8_t *)&r;
+	size_t page = sizeof r.page, both = page + GUEST_PAGE;
+	size_t tagged = both + 1;
+	int n = 0;
+#define EMIT(name, want, size) n += emit(ctx, name, want, bytes, size) == 0
+	seed_io(&r, 0x10, 1, false, false);
+	EMIT("io-out-1", ROOF_EXIT_IO, page);
+	seed_io(&r, 0x12, 4, true, false);
+	EMIT("io-in-4", ROOF_EXIT_IO, page);
+	seed_io(&r, 0x12, 2, true, true);
+	EMIT("io-ins-string", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_init(&r, VMX_EXIT_HLT);
+	put(&r.page, VMCS_EXIT_INSTR_LEN, 1);
+	EMIT("hlt", ROOF_EXIT_HLT, page);
+	seed_init(&r, VMX_EXIT_RDMSR);
+	EMIT("rdmsr", ROOF_EXIT_MSR_READ, page);
+	seed_init(&r, VMX_EXIT_WRMSR);
+	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, page);
+	seed_init(&r, VMX_EXIT_CPUID);
+	EMIT("cpuid", ROOF_EXIT_CPUID, page);
+	static const uint8_t load[] = {0x8a, 0x07};  /* mov al, [bx] */
+	static const uint8_t store[] = {0x88, 0x07}; /* mov [bx], al */
+	static const uint8_t hlt[] = {0xf4};
+	seed_mmio(&r, false, load, sizeof load);
+	EMIT("mmio-read-1", ROOF_EXIT_MMIO, both);
+	seed_mmio(&r, true, store, sizeof store);
+	EMIT("mmio-write-1", ROOF_EXIT_MMIO, both);
+	seed_mmio(&r, true, load, sizeof load);
+	EMIT("mmio-direction-differs", ROOF_EXIT_BACKEND_ERROR, both);
+	seed_mmio(&r, false, hlt, sizeof hlt);
+	EMIT("mmio-not-a-mov", ROOF_EXIT_BACKEND_ERROR, both);
+	seed_mmio(&r, false, load, sizeof load);
+	EMIT("mmio-no-guest-memory", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_init(&r, VMX_EXIT_EXTERNAL_INTERRUPT);
+	r.page.vcpu.sticky_flags = FOC_VCPU_SF_IRQ_PENDING;
+	r.tag = 1;
+	EMIT("recall", ROOF_EXIT_PAUSED, tagged);
+	seed_init(&r, VMX_EXIT_EXTERNAL_INTERRUPT);
+	EMIT("irq-exit-without-the-irq", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_init(&r, VMX_EXIT_INVALID_GUEST_STATE | VMX_EXIT_ENTRY_FAILURE);
+	EMIT("invalid-guest-state", ROOF_EXIT_INVALID_STATE, page);
+	seed_init(&r, VMX_EXIT_TRIPLE_FAULT);
+	EMIT("triple-fault", ROOF_EXIT_SHUTDOWN, page);
+	seed_init(&r, VMX_EXIT_INTERRUPT_WINDOW);
+	EMIT("irq-window", ROOF_EXIT_IRQ_WINDOW, page);
+	seed_init(&r, VMX_EXIT_EXCEPTION_NMI);
+	EMIT("exception", ROOF_EXIT_DEBUG, page);
+	seed_init(&r, 0x400); /* an SVM code on VMX */
+	EMIT("svm-npf-on-vmx", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_io(&r, 0x10, 1, false, false);
+	memset(r.page.vmcs + FOC_VMCS_OFFSET_TABLE, 0xff, 32); /* bad table */
+	EMIT("io-table-scribbled", ROOF_EXIT_BACKEND_ERROR, page);
+	seed_io(&r, 0x10, 1, false, false);
+	EMIT("page-up-to-exit-reason", ROOF_EXIT_IO,
+	     FOC_VCPU_OFFSET_EXT_STATE +
+		     foc_vmcs_offset(r.page.vmcs, VMCS_EXIT_REASON) + 4);
+#undef EMIT
+	return n;
+}
