@@ -587,6 +587,46 @@ static void test_timer_sees_its_id(void **state)
 	ROOF_OK_OR_FAIL(roof_vm_close(vm), roof_last_error());
 }
 
+/* ---- calls without a handle from two threads at once ------------------------ */
+struct opener {
+	pthread_t thread;
+	unsigned bad;
+	char text[512];
+};
+
+static void *open_unknown(void *p)
+{
+	struct opener *o = p;
+	for (int i = 0; i < 300; i++) {
+		roof_vm *vm = NULL;
+		int rc = roof_vm_open(&vm, "no-such-kernel");
+		const char *t = roof_last_error();
+		if (rc != ROOF_ENOENT || vm || !strstr(t, "available: kvm")) {
+			if (!o->bad++)
+				snprintf(o->text, sizeof o->text, "%d: %s", rc, t);
+		}
+	}
+	return NULL;
+}
+
+/* The refusal names the backends there are; the list is built once, not
+ * rewritten under a concurrent reader (TSan saw that). */
+static void test_concurrent_refused_opens(void **state)
+{
+	(void)state;
+	struct opener o[2];
+	memset(o, 0, sizeof o);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&o[i].thread, NULL, open_unknown,
+						&o[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(o[i].thread, NULL);
+		if (o[i].bad)
+			fail_msg("%u refused opens with a wrong text: %s", o[i].bad,
+				 o[i].text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_close_while_vcpus_run),
 		cmocka_unit_test(test_two_entrypoints_on_two_cores),
 		cmocka_unit_test(test_timer_sees_its_id),
+		cmocka_unit_test(test_concurrent_refused_opens),
 	};
 	char name[64];
 	snprintf(name, sizeof name, "race[%s]", roof_test_kernel());

@@ -4,6 +4,7 @@
  * roof_backend_<name>; the model kernels are weak references so that a
  * build without one still links and lists what it has.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "roof_host.h"
@@ -18,18 +19,25 @@ extern const struct roof_backend_ops roof_backend_hw __attribute__((weak));
  * reference VMX client this way without it being part of the library. */
 #define MAX_EXTRA 4
 static const struct roof_backend_ops *extra[MAX_EXTRA];
+/* Guards extra[] and the names list: any thread may open a VM. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned registered; /* registrations so far */
 
 int roof_backend_register(const struct roof_backend_ops *ops)
 {
 	if (!ops || !ops->name)
 		return ROOF_EINVAL;
-	for (size_t i = 0; i < MAX_EXTRA; i++) {
+	int rc = ROOF_ERANGE;
+	pthread_mutex_lock(&registry_lock);
+	for (size_t i = 0; i < MAX_EXTRA && rc != ROOF_OK; i++) {
 		if (!extra[i]) {
 			extra[i] = ops;
-			return ROOF_OK;
+			registered++;
+			rc = ROOF_OK;
 		}
 	}
-	return ROOF_ERANGE;
+	pthread_mutex_unlock(&registry_lock);
+	return rc;
 }
 
 static const struct roof_backend_ops *backend_at(size_t i)
@@ -49,19 +57,26 @@ static const struct roof_backend_ops *backend_at(size_t i)
 
 const struct roof_backend_ops *roof_backend_find(const char *name)
 {
-	for (size_t i = 0; i < NBACKENDS; i++) {
+	const struct roof_backend_ops *found = NULL;
+	pthread_mutex_lock(&registry_lock);
+	for (size_t i = 0; i < NBACKENDS && !found; i++) {
 		const struct roof_backend_ops *b = backend_at(i);
 		if (b && strcmp(b->name, name) == 0)
-			return b;
+			found = b;
 	}
-	return NULL;
+	pthread_mutex_unlock(&registry_lock);
+	return found;
 }
 
+/* Built again only after a registration, so a caller still reading the
+ * list it got is not written under (roof_vm_open's error text reads it). */
 const char *roof_backend_names(void)
 {
 	static char names[160];
-	names[0] = 0;
-	{
+	static unsigned built_for = ~0u;
+	pthread_mutex_lock(&registry_lock);
+	if (built_for != registered) {
+		names[0] = 0;
 		for (size_t i = 0; i < NBACKENDS; i++) {
 			const struct roof_backend_ops *b = backend_at(i);
 			if (!b)
@@ -70,6 +85,8 @@ const char *roof_backend_names(void)
 				strncat(names, ", ", sizeof names - strlen(names) - 1);
 			strncat(names, b->name, sizeof names - strlen(names) - 1);
 		}
+		built_for = registered;
 	}
+	pthread_mutex_unlock(&registry_lock);
 	return names;
 }
