@@ -114,6 +114,41 @@ struct reg_cache {
 	uint64_t tsc_delivered, offset_delivered;
 };
 
+/* The MSR-backed members of the ioctl groups: where each lives in the
+ * cache and in roof_state. One table serves the batch reads and writes,
+ * the copies to and from the state, and the write intercept. */
+#define CACHE_AT(f) ((uint16_t)offsetof(struct reg_cache, f))
+#define STATE_AT(f) ((uint16_t)offsetof(roof_state, f))
+static const struct cached_msr {
+	uint32_t index;
+	uint64_t group;
+	uint16_t cache_off, state_off;
+} cached_msrs[] = {
+	{MSR_SYSENTER_CS, ROOF_G_SYS, CACHE_AT(sys[0]), STATE_AT(sysenter_cs)},
+	{MSR_SYSENTER_ESP, ROOF_G_SYS, CACHE_AT(sys[1]), STATE_AT(sysenter_sp)},
+	{MSR_SYSENTER_EIP, ROOF_G_SYS, CACHE_AT(sys[2]), STATE_AT(sysenter_ip)},
+	{MSR_STAR, ROOF_G_SYSCALL, CACHE_AT(syscall[0]), STATE_AT(star)},
+	{MSR_LSTAR, ROOF_G_SYSCALL, CACHE_AT(syscall[1]), STATE_AT(lstar)},
+	{MSR_CSTAR, ROOF_G_SYSCALL, CACHE_AT(syscall[2]), STATE_AT(cstar)},
+	{MSR_FMASK, ROOF_G_SYSCALL, CACHE_AT(syscall[3]), STATE_AT(fmask)},
+	{MSR_KERNEL_GS_BASE, ROOF_G_SYSCALL, CACHE_AT(syscall[4]),
+	 STATE_AT(kernel_gs_base)},
+	{MSR_TSC, ROOF_G_TSC, CACHE_AT(tsc), STATE_AT(tsc)},
+	{MSR_TSC_AUX, ROOF_G_TSC_AUX, CACHE_AT(tsc_aux), STATE_AT(tsc_aux)},
+	{MSR_XSS, ROOF_G_XSAVE, CACHE_AT(xss), STATE_AT(xss)},
+};
+#define N_CACHED_MSRS (sizeof cached_msrs / sizeof cached_msrs[0])
+
+static uint64_t *cache_slot(struct reg_cache *rc, const struct cached_msr *m)
+{
+	return (uint64_t *)((uint8_t *)rc + m->cache_off);
+}
+
+static uint64_t *state_slot(roof_state *s, const struct cached_msr *m)
+{
+	return (uint64_t *)((uint8_t *)s + m->state_off);
+}
+
 struct khw_vcpu {
 	struct khw_vm *k;
 	struct roof_vcpu *core;
@@ -410,13 +445,9 @@ static int build_cpuid(struct khw_vm *k)
 	return ROOF_OK;
 }
 
-/* MSRs whose writes come to user space: the VMM's (reads too) and those the
- * register cache must see. Bitmap bit = 1 allows, 0 sends to user space. */
-static const uint32_t cache_msrs[] = {
-	MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP, MSR_XSS,
-	MSR_STAR,        MSR_LSTAR,        MSR_CSTAR,        MSR_FMASK,
-	MSR_KERNEL_GS_BASE, MSR_TSC_AUX,
-};
+/* MSRs whose writes come to user space: the VMM's (reads too) and the
+ * register cache's (cached_msrs, but the TSC: its group is never kept
+ * across an entry). Bitmap bit = 1 allows, 0 sends to user space. */
 
 static bool vmm_msr(const struct roof_vm *vm, uint32_t index)
 {
@@ -461,9 +492,10 @@ static int build_msr_filter(struct khw_vm *k)
 	memset(bitmaps, 0, sizeof bitmaps);
 	uint32_t writes[MAX_FILTER_MSRS];
 	size_t nw = 0;
-	for (size_t i = 0; i < sizeof cache_msrs / sizeof cache_msrs[0]; i++)
-		if (!vmm_msr(vm, cache_msrs[i]))
-			writes[nw++] = cache_msrs[i];
+	for (size_t i = 0; i < N_CACHED_MSRS; i++)
+		if (cached_msrs[i].group != ROOF_G_TSC &&
+		    !vmm_msr(vm, cached_msrs[i].index))
+			writes[nw++] = cached_msrs[i].index;
 	if (add_filter_range(&f, bitmaps, KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
 			     vm->msr_exits, vm->nmsr_exits) ||
 	    add_filter_range(&f, bitmaps, KVM_MSR_FILTER_WRITE, writes, nw))
@@ -1031,44 +1063,21 @@ static int cache_fill(struct khw_vcpu *c, uint64_t g)
 	g &= ~rc->valid;
 	if (!g)
 		return ROOF_OK;
-	uint32_t idx[16];
-	uint64_t val[16];
+	uint32_t idx[N_CACHED_MSRS];
+	uint64_t val[N_CACHED_MSRS];
+	const struct cached_msr *which[N_CACHED_MSRS];
 	unsigned n = 0;
-	if (g & ROOF_G_SYS) {
-		idx[n++] = MSR_SYSENTER_CS;
-		idx[n++] = MSR_SYSENTER_ESP;
-		idx[n++] = MSR_SYSENTER_EIP;
-	}
-	if (g & ROOF_G_SYSCALL) {
-		idx[n++] = MSR_STAR;
-		idx[n++] = MSR_LSTAR;
-		idx[n++] = MSR_CSTAR;
-		idx[n++] = MSR_FMASK;
-		idx[n++] = MSR_KERNEL_GS_BASE;
-	}
-	if (g & ROOF_G_TSC)
-		idx[n++] = MSR_TSC;
-	if (g & ROOF_G_TSC_AUX)
-		idx[n++] = MSR_TSC_AUX;
-	if (g & ROOF_G_XSAVE)
-		idx[n++] = MSR_XSS;
+	for (size_t i = 0; i < N_CACHED_MSRS; i++)
+		if (g & cached_msrs[i].group) {
+			which[n] = &cached_msrs[i];
+			idx[n++] = cached_msrs[i].index;
+		}
 	if (n) {
 		int r = msr_get(c, idx, val, n);
 		if (r)
 			return r;
-		unsigned i = 0;
-		if (g & ROOF_G_SYS)
-			for (unsigned j = 0; j < 3; j++)
-				rc->sys[j] = val[i++];
-		if (g & ROOF_G_SYSCALL)
-			for (unsigned j = 0; j < 5; j++)
-				rc->syscall[j] = val[i++];
-		if (g & ROOF_G_TSC)
-			rc->tsc = val[i++];
-		if (g & ROOF_G_TSC_AUX)
-			rc->tsc_aux = val[i++];
-		if (g & ROOF_G_XSAVE)
-			rc->xss = val[i++];
+		for (unsigned i = 0; i < n; i++)
+			*cache_slot(rc, which[i]) = val[i];
 	}
 	if (g & ROOF_G_TSC) {
 		rc->tsc_offset = c->soft_tsc_offset;
@@ -1120,29 +1129,15 @@ static int cache_fill(struct khw_vcpu *c, uint64_t g)
 
 static void cache_to_state(struct khw_vcpu *c, roof_state *s, uint64_t g)
 {
-	const struct reg_cache *rc = &c->cache;
-	if (g & ROOF_G_SYS) {
-		s->sysenter_cs = rc->sys[0];
-		s->sysenter_sp = rc->sys[1];
-		s->sysenter_ip = rc->sys[2];
-	}
-	if (g & ROOF_G_SYSCALL) {
-		s->star = rc->syscall[0];
-		s->lstar = rc->syscall[1];
-		s->cstar = rc->syscall[2];
-		s->fmask = rc->syscall[3];
-		s->kernel_gs_base = rc->syscall[4];
-	}
-	if (g & ROOF_G_TSC) {
-		s->tsc = rc->tsc;
+	struct reg_cache *rc = &c->cache;
+	for (size_t i = 0; i < N_CACHED_MSRS; i++)
+		if (g & cached_msrs[i].group)
+			*state_slot(s, &cached_msrs[i]) =
+				*cache_slot(rc, &cached_msrs[i]);
+	if (g & ROOF_G_TSC)
 		s->tsc_offset = rc->tsc_offset;
-	}
-	if (g & ROOF_G_TSC_AUX)
-		s->tsc_aux = rc->tsc_aux;
-	if (g & ROOF_G_XSAVE) {
+	if (g & ROOF_G_XSAVE)
 		s->xcr0 = rc->xcr0;
-		s->xss = rc->xss;
-	}
 	if (g & ROOF_G_DR)
 		s->dr7 = rc->dbg.dr7;
 	if (g & ROOF_G_FPU) {
@@ -1548,24 +1543,15 @@ static int cache_flush(struct khw_vcpu *c)
 	if (!g)
 		return ROOF_OK;
 	rc->dirty = 0;
-	uint32_t idx[16];
-	uint64_t val[16];
+	uint32_t idx[N_CACHED_MSRS];
+	uint64_t val[N_CACHED_MSRS];
 	unsigned n = 0;
-	if (g & ROOF_G_SYS) {
-		idx[n] = MSR_SYSENTER_CS, val[n++] = rc->sys[0];
-		idx[n] = MSR_SYSENTER_ESP, val[n++] = rc->sys[1];
-		idx[n] = MSR_SYSENTER_EIP, val[n++] = rc->sys[2];
-	}
-	if (g & ROOF_G_SYSCALL) {
-		static const uint32_t sc[5] = {MSR_STAR, MSR_LSTAR, MSR_CSTAR,
-					       MSR_FMASK, MSR_KERNEL_GS_BASE};
-		for (unsigned j = 0; j < 5; j++)
-			idx[n] = sc[j], val[n++] = rc->syscall[j];
-	}
-	if (g & ROOF_G_TSC_AUX)
-		idx[n] = MSR_TSC_AUX, val[n++] = rc->tsc_aux;
-	if (g & ROOF_G_XSAVE)
-		idx[n] = MSR_XSS, val[n++] = rc->xss;
+	/* the TSC goes in below, and only when it was written */
+	for (size_t i = 0; i < N_CACHED_MSRS; i++)
+		if ((g & cached_msrs[i].group) && cached_msrs[i].group != ROOF_G_TSC) {
+			idx[n] = cached_msrs[i].index;
+			val[n++] = *cache_slot(rc, &cached_msrs[i]);
+		}
 	bool tsc_written = (g & ROOF_G_TSC) && rc->tsc != rc->tsc_delivered;
 	bool off_written = (g & ROOF_G_TSC) &&
 			   rc->tsc_offset != rc->offset_delivered;
@@ -1643,28 +1629,14 @@ static int cache_from_state(struct khw_vcpu *c, const roof_state *s,
 	int r = cache_fill(c, g);
 	if (r)
 		return r;
-	if (g & ROOF_G_SYS) {
-		rc->sys[0] = s->sysenter_cs;
-		rc->sys[1] = s->sysenter_sp;
-		rc->sys[2] = s->sysenter_ip;
-	}
-	if (g & ROOF_G_SYSCALL) {
-		rc->syscall[0] = s->star;
-		rc->syscall[1] = s->lstar;
-		rc->syscall[2] = s->cstar;
-		rc->syscall[3] = s->fmask;
-		rc->syscall[4] = s->kernel_gs_base;
-	}
-	if (g & ROOF_G_TSC) {
-		rc->tsc = s->tsc;
+	for (size_t i = 0; i < N_CACHED_MSRS; i++)
+		if (g & cached_msrs[i].group)
+			*cache_slot(rc, &cached_msrs[i]) =
+				*state_slot((roof_state *)s, &cached_msrs[i]);
+	if (g & ROOF_G_TSC)
 		rc->tsc_offset = s->tsc_offset;
-	}
-	if (g & ROOF_G_TSC_AUX)
-		rc->tsc_aux = s->tsc_aux;
-	if (g & ROOF_G_XSAVE) {
+	if (g & ROOF_G_XSAVE)
 		rc->xcr0 = s->xcr0;
-		rc->xss = s->xss;
-	}
 	if (g & ROOF_G_DR)
 		rc->dbg.dr7 = s->dr7;
 	if (g & ROOF_G_FPU)
@@ -1867,24 +1839,9 @@ static bool finish_cache_wrmsr(struct khw_vcpu *c)
 	uint32_t idx = run->msr.index;
 	uint64_t val = run->msr.data;
 	run->msr.error = msr_set(c, &idx, &val, 1) ? 1 : 0;
-	struct reg_cache *rc = &c->cache;
-	uint64_t g = 0;
-	switch (idx) {
-	case MSR_SYSENTER_CS: case MSR_SYSENTER_ESP: case MSR_SYSENTER_EIP:
-		g = ROOF_G_SYS;
-		break;
-	case MSR_STAR: case MSR_LSTAR: case MSR_CSTAR: case MSR_FMASK:
-	case MSR_KERNEL_GS_BASE:
-		g = ROOF_G_SYSCALL;
-		break;
-	case MSR_TSC_AUX:
-		g = ROOF_G_TSC_AUX;
-		break;
-	case MSR_XSS:
-		g = ROOF_G_XSAVE;
-		break;
-	}
-	rc->valid &= ~g; /* re-read on next use: KVM may have masked bits */
+	for (size_t i = 0; i < N_CACHED_MSRS; i++)
+		if (cached_msrs[i].index == idx) /* re-read on next use: KVM */
+			c->cache.valid &= ~cached_msrs[i].group; /* may mask bits */
 	return true;
 }
 
