@@ -113,9 +113,11 @@ static roof_action unhandled_exit(roof_state *s)
 			}
 		}
 		return ROOF_RESUME;
-	case ROOF_EXIT_MMIO:
+	case ROOF_EXIT_MMIO: /* unbacked memory reads all ones, len wide */
 		if (s->info.mmio.dir == ROOF_DIR_READ)
-			s->info.mmio.data = ~UINT64_C(0);
+			s->info.mmio.data = s->info.mmio.len >= 8
+						    ? ~UINT64_C(0)
+						    : (UINT64_C(1) << (8 * s->info.mmio.len)) - 1;
 		return ROOF_RESUME;
 	case ROOF_EXIT_MSR_READ:
 	case ROOF_EXIT_MSR_WRITE:

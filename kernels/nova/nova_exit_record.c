@@ -1,0 +1,233 @@
+/*
+ * nova_exit_record.c - test-only hook (tests/fuzz/exit_decoders.h): the NOVA
+ * client's portal handler fed with a UTCB given as bytes instead of one the
+ * kernel filled, and example UTCBs. Used by the exit-decoding fuzzer and the
+ * replay test, nothing else.
+ *
+ * Record layout (NOVA's own ABI, so it stays here):
+ *   bytes 0 .. 4095      the handler's UTCB as the kernel filled it for the
+ *                        portal call (client/nova_abi.h: mtd = the groups
+ *                        the portal's MTD transferred, exit_reason at 592),
+ *                        as far as given; the rest reads zero. At least up
+ *                        to exit_reason.
+ *   bytes 4096 .. 8191   optional: guest-physical page 0, where the MMIO
+ *                        decode reads the instruction
+ * The portal runs as the dispatch runs it with no handler registered: a
+ * group the MTD did not transfer is asked of the kernel with
+ * ec_ctrl(EC_GET_VCPU_STATE), which a record cannot answer, so such an exit
+ * turns into a BACKEND_ERROR with that text.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/nova_client.h"
+#include "x86_arch.h"
+
+#define RECORD_UTCB 4096u
+#define GUEST_PAGE 4096u
+#define RECORD_MIN (offsetof(struct nova_utcb, exit_reason) + 8)
+
+typedef int (*roof_exit_record_emit)(void *ctx, const char *name,
+				     roof_exit want, const uint8_t *data,
+				     size_t size);
+int roof_exit_record_decode_nova(const uint8_t *data, size_t size,
+				 roof_state *out, const void **mem,
+				 size_t *mem_size);
+int roof_exit_record_seeds_nova(roof_exit_record_emit emit, void *ctx);
+
+_Static_assert(sizeof(struct nova_utcb) <= RECORD_UTCB, "UTCB is one page");
+
+/* One decoder instance per thread of the fuzzer / replay test. */
+static _Thread_local struct {
+	struct nova_utcb *utcb;
+	uint8_t *guest;
+	struct nova_client *client;
+	struct roof_vcpu v;
+} rec;
+
+/* The kernel behind a record: it already made the portal call. */
+static uint8_t rec_create_pt(void *k, unsigned reason, uint64_t mtd)
+{
+	(void)k;
+	(void)reason;
+	(void)mtd;
+	return NOVA_OK;
+}
+
+static uint8_t rec_get(void *k, uint64_t mtd)
+{
+	(void)k;
+	(void)mtd;
+	return NOVA_INV_PARAMETER; /* nothing beyond the UTCB */
+}
+
+static uint8_t rec_set(void *k, bool recall)
+{
+	(void)k;
+	(void)recall;
+	return NOVA_INV_PARAMETER;
+}
+
+static const struct nova_syscalls rec_sys = {rec_create_pt, rec_get, rec_set};
+
+static const void *rec_guest_mem(void *ctx, uint64_t gpa, uint64_t len)
+{
+	(void)ctx;
+	if (gpa >= GUEST_PAGE || len > GUEST_PAGE - gpa)
+		return NULL;
+	return rec.guest + gpa;
+}
+
+int roof_exit_record_decode_nova(const uint8_t *data, size_t size,
+				 roof_state *out, const void **mem,
+				 size_t *mem_size)
+{
+	if (!data || size < RECORD_MIN || !out)
+		return -1;
+	if (!rec.utcb && !(rec.utcb = aligned_alloc(4096, RECORD_UTCB)))
+		return -1;
+	if (!rec.guest && !(rec.guest = malloc(GUEST_PAGE)))
+		return -1;
+	if (!rec.client && !(rec.client = aligned_alloc(64, sizeof *rec.client)))
+		return -1;
+	memset(rec.utcb, 0, RECORD_UTCB);
+	memcpy(rec.utcb, data, size < RECORD_UTCB ? size : RECORD_UTCB);
+	memset(rec.guest, 0, GUEST_PAGE);
+	if (size > RECORD_UTCB) {
+		size_t g = size - RECORD_UTCB;
+		memcpy(rec.guest, data + RECORD_UTCB, g < GUEST_PAGE ? g : GUEST_PAGE);
+	}
+	struct vmx_exit_env env = {rec_guest_mem, NULL, NULL};
+	if (nova_client_init(rec.client, rec.utcb, &rec_sys, NULL, &env,
+			     NOVA_POLICY_TUNED))
+		return -1;
+	memset(&rec.v, 0, sizeof rec.v);
+	roof_core_init(&rec.v, out, 0, NULL, NULL, NULL, NULL);
+	nova_client_bind(rec.client, &rec.v);
+	roof_core_init(&rec.v, out, 0, rec.v.hot, rec.client, NULL, NULL);
+	/* the portal call: UTCB -> state, decode, the dispatch with no
+	 * handler, finish and the reply into the UTCB */
+	nova_client_portal(rec.client, &rec.v, false, NULL);
+	if (mem)
+		*mem = rec.utcb;
+	if (mem_size)
+		*mem_size = RECORD_UTCB;
+	return 0;
+}
+
+/* ---- example UTCBs ---------------------------------------------------------------- */
+struct seed {
+	union {
+		struct nova_utcb utcb;
+		uint8_t page[RECORD_UTCB];
+	};
+	uint8_t guest[GUEST_PAGE];
+};
+
+/* A 64-bit vCPU at ip 0x100, the groups of mtd transferred. */
+static void seed_init(struct seed *r, unsigned reason, uint64_t mtd)
+{
+	memset(r, 0, sizeof *r);
+	struct nova_utcb *u = &r->utcb;
+	u->mtd = mtd;
+	u->exit_reason = reason;
+	u->ip = 0x100;
+	u->instr_len = 2;
+	u->flags = 2;
+	u->ax = 0x11223344;
+	u->bx = 0x200;
+	u->cx = 0x4b564d00u;
+	u->cr0 = 0x80050033;
+	u->cr3 = 0x1000;
+	u->cr4 = 0x620;
+	u->efer = 0x500;
+	u->cs.ar = 0xa9b; /* 64-bit code */
+	u->ds.ar = u->es.ar = u->ss.ar = 0xc93;
+}
+
+static void seed_io(struct seed *r, uint16_t port, unsigned size, bool in,
+		    bool string)
+{
+	seed_init(r, VMX_EXIT_IO, nova_client_implicit(ROOF_EXIT_IO));
+	r->utcb.qual[0] = vmx_io_qualification(port, size, in, string, 0);
+}
+
+static void seed_mmio(struct seed *r, bool write, const uint8_t *insn,
+		      size_t len)
+{
+	seed_init(r, VMX_EXIT_EPT_VIOLATION,
+		  nova_client_implicit(ROOF_EXIT_MMIO));
+	r->utcb.qual[0] = write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ;
+	r->utcb.qual[1] = 0xfee00000u;
+	memcpy(r->guest + 0x100, insn, len);
+}
+
+/* Paging off, 32-bit code: the instruction at ip 0x100 of guest page 0. */
+static void seed_flat32(struct seed *r)
+{
+	r->utcb.cr0 = 0x11;
+	r->utcb.efer = 0;
+	r->utcb.cs.ar = 0x49b;
+}
+
+int roof_exit_record_seeds_nova(roof_exit_record_emit emit, void *ctx)
+{
+	static struct seed r; /* 8 KiB: not on the stack */
+	const uint8_t *bytes = (const uint8_t *)&r;
+	size_t utcb = sizeof r.page, both = utcb + GUEST_PAGE;
+	int n = 0;
+#define EMIT(name, want, size) n += emit(ctx, name, want, bytes, size) == 0
+	seed_io(&r, 0x10, 1, false, false);
+	EMIT("io-out-1", ROOF_EXIT_IO, utcb);
+	seed_io(&r, 0x12, 4, true, false);
+	EMIT("io-in-4", ROOF_EXIT_IO, utcb);
+	seed_io(&r, 0x12, 2, true, true);
+	EMIT("io-ins-string", ROOF_EXIT_BACKEND_ERROR, utcb);
+	seed_io(&r, 0x10, 1, false, false);
+	r.utcb.mtd &= ~(uint64_t)NOVA_MTD_QUAL; /* portal MTD without QUAL */
+	EMIT("io-without-qual", ROOF_EXIT_BACKEND_ERROR, utcb);
+	seed_init(&r, VMX_EXIT_HLT, nova_client_implicit(ROOF_EXIT_HLT));
+	r.utcb.instr_len = 1;
+	EMIT("hlt", ROOF_EXIT_HLT, utcb);
+	seed_init(&r, VMX_EXIT_RDMSR, nova_client_implicit(ROOF_EXIT_MSR_READ));
+	EMIT("rdmsr", ROOF_EXIT_MSR_READ, utcb);
+	seed_init(&r, VMX_EXIT_WRMSR, nova_client_implicit(ROOF_EXIT_MSR_WRITE));
+	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, utcb);
+	seed_init(&r, VMX_EXIT_CPUID, nova_client_implicit(ROOF_EXIT_CPUID));
+	EMIT("cpuid", ROOF_EXIT_CPUID, utcb);
+	static const uint8_t load[] = {0x8b, 0x07};  /* mov eax, [edi] */
+	static const uint8_t store[] = {0x89, 0x07}; /* mov [edi], eax */
+	static const uint8_t hlt[] = {0xf4};
+	seed_mmio(&r, false, load, sizeof load);
+	seed_flat32(&r);
+	EMIT("mmio-read-4", ROOF_EXIT_MMIO, both);
+	seed_mmio(&r, true, store, sizeof store);
+	seed_flat32(&r);
+	EMIT("mmio-write-4", ROOF_EXIT_MMIO, both);
+	seed_mmio(&r, true, load, sizeof load);
+	seed_flat32(&r);
+	EMIT("mmio-direction-differs", ROOF_EXIT_BACKEND_ERROR, both);
+	seed_mmio(&r, false, hlt, sizeof hlt);
+	seed_flat32(&r);
+	EMIT("mmio-not-a-mov", ROOF_EXIT_BACKEND_ERROR, both);
+	seed_mmio(&r, false, load, sizeof load); /* 64-bit, paging on */
+	EMIT("mmio-no-page-tables", ROOF_EXIT_BACKEND_ERROR, utcb);
+	seed_init(&r, NOVA_EXIT_RECALL, nova_client_implicit(ROOF_EXIT_PAUSED));
+	EMIT("recall", ROOF_EXIT_PAUSED, utcb);
+	seed_init(&r, NOVA_EXIT_STARTUP, 0);
+	EMIT("startup", ROOF_EXIT_STARTUP, utcb);
+	seed_init(&r, VMX_EXIT_INVALID_GUEST_STATE,
+		  nova_client_implicit(ROOF_EXIT_INVALID_STATE));
+	EMIT("invalid-guest-state", ROOF_EXIT_INVALID_STATE, utcb);
+	seed_init(&r, VMX_EXIT_TRIPLE_FAULT, 0);
+	EMIT("triple-fault", ROOF_EXIT_SHUTDOWN, utcb);
+	seed_init(&r, VMX_EXIT_INTERRUPT_WINDOW, 0);
+	EMIT("irq-window", ROOF_EXIT_IRQ_WINDOW, utcb);
+	seed_init(&r, 0xfc, 0); /* NPT (SVM) on the VMX model */
+	EMIT("svm-npt-on-vmx", ROOF_EXIT_BACKEND_ERROR, utcb);
+	seed_io(&r, 0x10, 1, false, false);
+	r.utcb.mtd = ~0ull; /* every bit, those that name no group too */
+	EMIT("mtd-all-bits", ROOF_EXIT_IO, utcb);
+#undef EMIT
+	return n;
+}
