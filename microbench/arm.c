@@ -389,6 +389,7 @@ static void add_stats(struct roof_stats *sum, const struct roof_stats *s)
 	sum->vmcs_reads += s->vmcs_reads;
 	sum->vmcs_writes += s->vmcs_writes;
 	sum->fpu_ops += s->fpu_ops;
+	sum->substrate_ioctls += s->substrate_ioctls;
 	for (unsigned r = 0; r < ROOF_EXIT_COUNT; r++)
 		sum->exits_by_reason[r] += s->exits_by_reason[r];
 }

@@ -165,6 +165,10 @@ struct record {
 	double p50, p90, p99, max;      /* ns, round trip */
 	double h50, h99;                /* ns, VMM-side handling */
 	double crossings, bytes, hops;  /* per exit */
+	/* per exit, the model kernels' own counts beside them (ops.json):
+	 * VMCS field reads/writes, fxsave/fxrstor, and the substrate's KVM
+	 * ioctls, which are not a cost of the modelled kernel */
+	double vmcs_reads, vmcs_writes, fpu_ops, substrate_ioctls;
 	double ratio;                   /* p50 / kvm bare p50, NAN if none */
 	const struct samples *rtt;      /* ticks, sorted: for sample files */
 	double ns_per_tick;
@@ -182,6 +186,7 @@ enum format { F_TABLE, F_CSV, F_JSON };
 void output_records(FILE *f, enum format fmt, const struct record *r,
 		    size_t n);
 int output_samples(const char *dir, const struct record *r, size_t n);
+int output_ops(const char *path, const struct record *r, size_t n);
 
 /* qemu.c */
 struct qemu_result {

@@ -11,8 +11,10 @@ Each section's text is a template in microbench/results/<section>.md; every
 number in it comes from a placeholder:
   {{name}}              a value computed here (see values())
   {{= expr | fmt}}      a Python expression over r(kernel, exit, policy,
-                        field) and v(name), formatted by fmt (us, ns, x,
-                        f1, f2, f3, int, pct)
+                        field) (bench.json), o(kernel, exit, policy, field)
+                        (ops.json: vmcs_reads, vmcs_writes, fpu_ops,
+                        substrate_ioctls, all per exit) and v(name),
+                        formatted by fmt (us, ns, x, f1, f2, f3, int, pct)
   {{table:name}}        a generated table
 A value that was not measured renders as 'n/a'. Only text between
 <!-- BEGIN name (bench) --> and <!-- END name (bench) --> is replaced.
@@ -124,6 +126,8 @@ class Data:
         self.qemu = load("qemu.json", None)
         self.qemu_meta = load("qemu-meta.json", {})
         self.vmm_side = load("vmm-side.json", None)
+        self.ops = {(x["kernel"], x["exit"], x["policy"]): x
+                    for x in load("ops.json", [])}
         self.sub = load("substrate.json", {})
         self.by = {(x["kernel"], x["exit"], x["policy"]): x
                    for x in self.records}
@@ -356,54 +360,17 @@ def values(D):
 
 
 def kernel_notes(D):
-    """Per model kernel: what its two policies cost, in figures."""
-    def get(k, e, p, f):
-        try:
-            return D.r(k, e, p, f)
-        except LookupError:
-            return None
+    """Per model kernel: what its ABI costs and why, from the template
+    microbench/results/kernel-<k>.md, its figures from this run."""
     out = []
     for k in [k for k in D.kernels if k != "kvm"]:
-        g = [get(k, e, "genode", "ratio_to_bare") for e in EXITS
-             if e != "cpuid"]
-        g = [x for x in g if x is not None]
-        parts = []
-        if g:
-            parts.append("*genode* runs at %s to %s× kvm bare over the exits "
-                         "(%s crossings, %s bytes and %s hops per io-out "
-                         "exit)" % (
-                             fmt_value(min(g), "f2"), fmt_value(max(g), "f2"),
-                             cell(get(k, "io-out", "genode",
-                                      "crossings_per_exit"), "f2"),
-                             cell(get(k, "io-out", "genode",
-                                      "bytes_per_exit"), "int"),
-                             cell(get(k, "io-out", "genode",
-                                      "hops_per_exit"), "f2")))
-        retired = [(e, get(k, e, "tuned", "ratio_to_bare"))
-                   for e in ("io-out", "mmio-write", "msr-write", "hlt")]
-        pending = [(e, get(k, e, "tuned", "ratio_to_bare"),
-                    get(k, e, "tuned", "handler_p50_ns"))
-                   for e in ("io-in", "mmio-read", "msr-read")]
-        if all(x is not None for _, x in retired):
-            parts.append("*tuned* runs at %s to %s× on the exits KVM retires before "
-                         "reporting them (io-out, mmio-write, msr-write, hlt)"
-                         % (fmt_value(min(x for _, x in retired), "f2"),
-                            fmt_value(max(x for _, x in retired), "f2")))
-        if all(x is not None for _, x, _ in pending):
-            parts.append("and %s on the ones KVM completes at the next entry "
-                         "(io-in, mmio-read, msr-read), where its VMM side "
-                         "takes %s against %s on io-out" % (
-                             ", ".join("%s×" % fmt_value(x, "f2")
-                                       for _, x, _ in pending),
-                             ", ".join(fmt_value(h, "ns")
-                                       for _, _, h in pending),
-                             cell(get(k, "io-out", "tuned",
-                                      "handler_p50_ns"), "ns")))
-        if parts:
-            out.append("- **%s**: %s." % (k, "; ".join(parts[:1]) +
-                                          ("; " + " ".join(parts[1:])
-                                           if len(parts) > 1 else "")))
-    return "\n".join(out) if out else ""
+        tpl = read(os.path.join(TEMPLATES, "kernel-%s.md" % k), None)
+        if tpl is None:
+            out.append("- **%s**: (no paragraph template "
+                       "microbench/results/kernel-%s.md)" % (k, k))
+            continue
+        out.append(render_template(tpl, D, {}).strip())
+    return "\n\n".join(out)
 
 
 def goal_notes(D):
@@ -483,6 +450,12 @@ def render_template(text, D, vals):
     def r(kernel, exit, policy, field):
         return D.r(kernel, exit, policy, field)
 
+    def o(kernel, exit, policy, field):
+        x = D.ops[(kernel, exit, policy)][field + "_per_exit"]
+        if x is None:
+            raise LookupError(field)
+        return x
+
     def val(name):
         x = vals.get(name)
         if x is None:
@@ -500,8 +473,8 @@ def render_template(text, D, vals):
             expr, _, how = body[1:].partition("|")
             try:
                 x = eval(expr, {"__builtins__": {}},
-                         {"r": r, "v": val, "abs": abs, "min": min,
-                          "max": max})
+                         {"r": r, "o": o, "v": val, "abs": abs,
+                          "min": min, "max": max})
             except (LookupError, ZeroDivisionError, TypeError):
                 return "n/a"
             return fmt_value(x, how.strip())

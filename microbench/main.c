@@ -764,6 +764,9 @@ int main(int argc, char **argv)
 			note("cannot write %s: %s", path, strerror(errno));
 		}
 		goals_write(out_dir, "goals.json", g, ng);
+		snprintf(path, sizeof path, "%s/ops.json", out_dir);
+		if (output_ops(path, R.recs, R.nrecs) != 0)
+			note("writing %s failed", path);
 		meta_write(&R, out_dir, seconds);
 	}
 	int status = R.nrecs ? 0 : 2;

@@ -146,3 +146,33 @@ int output_samples(const char *dir, const struct record *r, size_t n)
 	}
 	return 0;
 }
+
+/* The model kernels' own counts per exit, beside bench.json's records
+ * (which keep exactly their fixed keys): DIR/ops.json. */
+int output_ops(const char *path, const struct record *r, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "[\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct record *x = &r[i];
+		fprintf(f, "  {\"kernel\": \"%s\", \"exit\": \"%s\", "
+			   "\"policy\": \"%s\"", x->kernel, x->exit, x->policy);
+		const struct { const char *key; double v; } v[] = {
+			{"vmcs_reads_per_exit", x->vmcs_reads},
+			{"vmcs_writes_per_exit", x->vmcs_writes},
+			{"fpu_ops_per_exit", x->fpu_ops},
+			{"substrate_ioctls_per_exit", x->substrate_ioctls},
+		};
+		for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+			if (isnan(v[k].v))
+				fprintf(f, ", \"%s\": null", v[k].key);
+			else
+				fprintf(f, ", \"%s\": %.4f", v[k].key, v[k].v);
+		}
+		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
+	}
+	fprintf(f, "]\n");
+	return fclose(f) == 0 ? 0 : -1;
+}

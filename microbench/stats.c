@@ -155,6 +155,7 @@ static void slope_record(struct record *r, struct arm *a)
 void record_from_arm(struct record *r, struct arm *a)
 {
 	memset(r, 0, sizeof *r);
+	r->vmcs_reads = r->vmcs_writes = r->fpu_ops = r->substrate_ioctls = NAN;
 	r->kernel = a->kernel;
 	r->exit = exit_defs[a->exit].name;
 	r->policy = policy_name[a->policy];
@@ -171,4 +172,9 @@ void record_from_arm(struct record *r, struct arm *a)
 	r->iters = in->rtt.n;
 	r->rtt = &in->rtt;
 	per_exit_ops(r, a, in, &r->crossings, &r->bytes, &r->hops);
+	double n = a->raw ? 0 : (double)in->stats.exits;
+	r->vmcs_reads = n ? (double)in->stats.vmcs_reads / n : NAN;
+	r->vmcs_writes = n ? (double)in->stats.vmcs_writes / n : NAN;
+	r->fpu_ops = n ? (double)in->stats.fpu_ops / n : NAN;
+	r->substrate_ioctls = n ? (double)in->stats.substrate_ioctls / n : NAN;
 }
