@@ -81,7 +81,8 @@ def render_copy(rows):
 
 def render_soak(rows):
     out = ["| backend | exits | io | mmio | hlt | msr | cpuid | paused "
-           "| guest checks | corrupted registers | lost exits | VMs | time |",
+           "| checks (VMM + guest) | corrupted registers | lost exits | VMs "
+           "| time |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(" | ".join([
@@ -91,15 +92,19 @@ def render_soak(rows):
             num(r.get('corrupt')), num(r.get('lost')), num(r.get('vms')),
             f"{r.get('seconds', '-')} s |"]))
     out.append("")
-    out.append("At every exit the VMM recomputes the checksum the guest "
-               "stored over its 16 GPRs and checks the guest's exit sequence "
-               "number; the handler then writes random values into random "
-               "GPRs, and the guest compares every register with what it "
-               "must hold after the exit. Fetch masks, handler placement "
-               "(inline or on the entrypoint) and the exit mix change with "
-               "every VM; a timer pauses the vCPU at random points. "
-               "\"corrupted registers\" counts both checks' failures, "
-               "\"lost exits\" sequence gaps and repeats.")
+    out.append("Before every exit the guest checksums its 16 GPRs and "
+               "compares the sum with that of what the VMM said they must "
+               "hold (the VMM's writes and the last exit's completion); at "
+               "the exit the VMM recomputes the sum from the registers it "
+               "reads and checks the guest's exit number and the decoded "
+               "exit. The handler answers with random data and writes "
+               "random values into random GPRs. Fetch masks, handler "
+               "placement (inline or on the entrypoint), backend options "
+               "and the exit mix change with every VM; a timer pauses the "
+               "vCPU at random points. \"corrupted registers\" counts the "
+               "failures of both checks, \"lost exits\" exit-number gaps "
+               "and repeats and backend exit counts that differ from the "
+               "handlers'.")
     return out
 
 
