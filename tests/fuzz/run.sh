@@ -41,7 +41,7 @@ run_target() {
 		echo "RESULT fuzz target=$name status=no-hook" >> "$results"
 		return
 	fi
-	local runs secs corpus status=ok
+	local runs secs corpus status=ok reason=""
 	runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
 	secs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\2/p' "$log" | tail -1)
 	corpus=$(find "$work" -type f | wc -l)
@@ -50,9 +50,18 @@ run_target() {
 		failed=1
 		echo "fuzz: $name FAILED (status $rc): see $log and $F/artifacts/" >&2
 		grep -aE 'ERROR|fuzz_(copy|exit)|SUMMARY' "$log" | head -5 >&2
+		# the sanitizer's summary or the target's own message, for RESULTS.md
+		reason=$( (grep -aE '^fuzz_exit\[|^fuzz_copy: (roof_plan|mask)' "$log";
+			   grep -aE '^SUMMARY: ' "$log") | head -1 |
+			 sed 's/ ([^)]*+0x[0-9a-f]*)//g; s/ (BuildId: [0-9a-f]*)//')
+		local frame
+		frame=$(grep -aoE ' in [A-Za-z_0-9]+ [^ ]*/(kernels|fastpath|state)/[^ ]+' "$log" |
+			head -1 | sed -E 's| [^ ]*/(kernels\|fastpath\|state)/| \1/|')
+		reason="$reason${frame:+ (first own frame:$frame)}"
+		runs=$(grep -aoE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
 	fi
 	echo "fuzz: $name: ${runs:-0} executions in ${secs:-?} s, $corpus inputs kept in $work, $status" >&2
-	echo "RESULT fuzz target=$name seconds=${secs:-0} execs=${runs:-0} corpus=$corpus seeds=$(find "$seeds" -type f 2>/dev/null | wc -l) status=$status" >> "$results"
+	echo "RESULT fuzz target=$name seconds=${secs:-0} execs=${runs:-0} corpus=$corpus seeds=$(find "$seeds" -type f 2>/dev/null | wc -l) status=$status${reason:+ reason=$reason}" >> "$results"
 }
 
 run_target copy "$F/fuzz_copy" "$CORPUS/copy"

@@ -33,7 +33,12 @@ def parse(path, part):
             words = line.split()
             if len(words) < 2 or words[0] != "RESULT" or words[1] != part:
                 continue
-            rows.append(dict(w.split("=", 1) for w in words[2:] if "=" in w))
+            # reason=, if there, is last and runs to the end of the line
+            line, _, reason = line.partition(" reason=")
+            row = dict(w.split("=", 1) for w in line.split()[2:] if "=" in w)
+            if reason:
+                row["reason"] = reason.strip()
+            rows.append(row)
     return rows
 
 
@@ -120,7 +125,8 @@ def render_fuzz(rows):
         secs, execs = int(r.get("seconds", 0) or 0), int(r.get("execs", 0) or 0)
         rate = f"{execs // secs:,}".replace(",", " ") if secs else "-"
         result = ("no crash, no failed check" if r.get("status") == "ok"
-                  else "FAILED (see build-fuzz/fuzz/artifacts/)")
+                  else "FAILED: " + r.get("reason", "see build-fuzz/fuzz/logs/")
+                  .replace("|", "/"))
         out.append(f"| {r.get('target')} | {secs} s | {num(execs)} | {rate} "
                    f"| {num(r.get('seeds'))} | {num(r.get('corpus'))} "
                    f"| {result} |")
