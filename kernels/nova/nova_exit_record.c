@@ -88,7 +88,9 @@ int roof_exit_record_decode_nova(const uint8_t *data, size_t size,
 		return -1;
 	if (!rec.guest && !(rec.guest = malloc(GUEST_PAGE)))
 		return -1;
-	if (!rec.client && !(rec.client = aligned_alloc(64, sizeof *rec.client)))
+	/* aligned_alloc wants a multiple of the alignment (C11 7.22.3.1) */
+	size_t client_size = (sizeof *rec.client + 63) & ~(size_t)63;
+	if (!rec.client && !(rec.client = aligned_alloc(64, client_size)))
 		return -1;
 	memset(rec.utcb, 0, RECORD_UTCB);
 	memcpy(rec.utcb, data, size < RECORD_UTCB ? size : RECORD_UTCB);
