@@ -49,6 +49,9 @@ GUESTS     := $(patsubst %.asm,$(B)/guests/%.bin,$(notdir $(GUEST_SRCS)))
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 TEST_UTIL := $(wildcard tests/util/*.c)
+# Headers only the test programs include (the library's own are tracked by
+# its objects' .d files, and every program depends on the library).
+TEST_HDRS := $(wildcard tests/util/*.h tests/soak/*.h tests/fuzz/*.h)
 BENCH_SRCS := $(wildcard microbench/*.c)
 
 STATIC := $(B)/liboneroof.a
@@ -94,7 +97,7 @@ tests: $(TEST_BINS) $(B)/tests/list-kernels
 $(B)/tests/list-kernels: tests/list_kernels.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_HOST) $< $(LINK_STATIC) $(LDLIBS_HOST) -o $@
-$(B)/tests/%: tests/%.c $(TEST_UTIL) $(STATIC) $(GUESTS)
+$(B)/tests/%: tests/%.c $(TEST_UTIL) $(TEST_HDRS) $(STATIC) $(GUESTS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_HOST) -Itests -Itests/util -Ikernels/kvm -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
 	    $< $(TEST_UTIL) $(LINK_STATIC) -lcmocka $(LDLIBS_HOST) -o $@
@@ -177,8 +180,8 @@ SOAK_EXITS_KVM ?= 10000000
 soak: deps
 	@$(MAKE) --no-print-directory $(B)/soak/roof-soak
 	@bash tests/soak/run.sh $(B) $(SOAK_EXITS) $(SOAK_EXITS_KVM)
-$(B)/soak/roof-soak: tests/soak/roof_soak.c $(wildcard tests/soak/*.h) \
-    $(wildcard tests/fuzz/*.h) $(TEST_UTIL) $(STATIC) $(GUESTS)
+$(B)/soak/roof-soak: tests/soak/roof_soak.c $(TEST_HDRS) $(TEST_UTIL) \
+    $(STATIC) $(GUESTS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_HOST) -Itests -Itests/util -Ikernels/kvm \
 	    -DROOF_GUEST_DIR='"$(abspath $(B))/guests"' \
