@@ -105,7 +105,10 @@ static roof_action unhandled_exit(roof_state *s)
 		return ROOF_RESUME;
 	case ROOF_EXIT_IO:
 		if (s->info.io.dir == ROOF_DIR_IN) {
-			s->info.io.data = 0xffffffffu; /* floating bus */
+			/* floating bus: all ones, as wide as the access */
+			s->info.io.data = s->info.io.size == 1   ? 0xffu
+					  : s->info.io.size == 2 ? 0xffffu
+								 : 0xffffffffu;
 			if (s->info.io.string && s->info.io.buffer) {
 				uint32_t n = s->info.io.count * s->info.io.size;
 				for (uint32_t i = 0; i < n; i++)

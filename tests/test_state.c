@@ -314,6 +314,19 @@ static void test_unhandled_exits(void **state)
 		if (cases[i].e == ROOF_EXIT_MSR_READ)
 			assert_int_equal(r->s->info.msr.fault, 1);
 	}
+	/* an unhandled in reads all ones as wide as the access (roof_state.h:
+	 * io.data holds no bits beyond io.size) */
+	static const struct { uint8_t size; uint32_t data; } ins[] = {
+		{1, 0xffu}, {2, 0xffffu}, {4, 0xffffffffu}};
+	for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
+		roof_state_begin_exit(r->s, ROOF_EXIT_IO, 0);
+		memset(&r->s->info, 0, sizeof r->s->info);
+		r->s->info.io.dir = ROOF_DIR_IN;
+		r->s->info.io.size = ins[i].size;
+		r->s->info.io.count = 1;
+		assert_int_equal(roof_dispatch_exit(&r->v), ROOF_RESUME);
+		assert_int_equal(r->s->info.io.data, ins[i].data);
+	}
 	/* an out-of-range reason from a backend is turned into an error */
 	roof_state_begin_exit(r->s, (roof_exit)99, 0);
 	assert_int_equal(roof_dispatch_exit(&r->v), ROOF_STOP);
