@@ -424,6 +424,11 @@ static void test_failing_kernel(void **state)
 	assert_int_equal(foc_client_resume(&r->c), ROOF_EKERNEL);
 	assert_int_equal(r->st.exit_reason, ROOF_EXIT_BACKEND_ERROR);
 	assert_string_equal(r->st.info.error, "fake kernel: entry refused");
+	/* the backend dispatches that exit: it stays the kernel's failure
+	 * (the decode must not read the page's stale exit reason) */
+	roof_dispatch_exit(&r->v);
+	assert_int_equal(r->st.exit_reason, ROOF_EXIT_BACKEND_ERROR);
+	assert_string_equal(r->st.info.error, "fake kernel: entry refused");
 	/* an unknown VMX reason decodes to BACKEND_ERROR with a text */
 	r->f.tag = FOC_RESUME_EXIT;
 	r->f.reason = 62;

@@ -446,6 +446,8 @@ static int writeback(struct roof_vcpu *v, uint64_t dirty)
 static int decode(struct roof_vcpu *v)
 {
 	struct foc_client *c = client_of(v);
+	if (v->state->exit_reason == ROOF_EXIT_BACKEND_ERROR && v->state->info.error)
+		return 0; /* a failed resume (fail_exit): its text is set */
 	if (c->native == ROOF_NATIVE_STARTUP || c->native == ROOF_NATIVE_RECALL)
 		return 0;
 	struct vmx_exit_record rec = {
