@@ -14,6 +14,9 @@
  * The page's own offset table and cr2 index are used, as l4sys does, so
  * the bytes reach the field formula unfiltered. The page holds every
  * stored field: the record's kernel has nothing more to give.
+ * The client runs as on the vCPU thread (policy tuned): its resume, whose
+ * kernel call returns the record's result, the exit's delivery, and the
+ * dispatch with no handler registered.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +34,15 @@ static _Thread_local struct {
 	struct foc_client *client;
 	struct foc_vcpu_page *page;
 	uint8_t *guest;
+	int tag; /* what the resume returns */
 	struct roof_vcpu v;
 } rec;
 
+/* The resume already happened: the page is what it stored. */
 static int rec_resume(void *k)
 {
 	(void)k;
-	return ROOF_EKERNEL;
+	return rec.tag;
 }
 
 static void rec_irq_receive(void *k)
@@ -107,7 +112,7 @@ int roof_exit_record_decode_foc(const uint8_t *data, size_t size,
 		size_t g = size - RECORD_PAGE;
 		memcpy(rec.guest, data + RECORD_PAGE, g < GUEST_PAGE ? g : GUEST_PAGE);
 	}
-	int tag = size > RECORD_PAGE + GUEST_PAGE &&
+	rec.tag = size > RECORD_PAGE + GUEST_PAGE &&
 			  data[RECORD_PAGE + GUEST_PAGE] == 1
 		  ? FOC_RESUME_IRQ
 		  : FOC_RESUME_EXIT;
@@ -117,28 +122,13 @@ int roof_exit_record_decode_foc(const uint8_t *data, size_t size,
 	foc_client_init(rec.client, &rec.v, rec.page, &rec_ops, NULL, &env, false);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		rec.v.implicit[e] = vmx_exit_implicit((roof_exit)e);
-	/* after the resume: the exit, then what the dispatch does around a
-	 * handler, with the decoded info as the handler's answer: fetch the
-	 * implicit groups, decode, complete */
-	if (foc_client_take_exit(rec.client, tag) == 0) {
-		roof_exit reason = rec.client->native == ROOF_NATIVE_RECALL
-					   ? ROOF_EXIT_PAUSED
-					   : vmx_exit_unified(rec.client->native);
-		foc_client_deliver(rec.client, reason);
-		uint64_t want = rec.v.implicit[reason];
-		bool failed = want && foc_client_hot.fetch(&rec.v, want) != 0;
-		if (!failed)
-			out->valid |= want;
-		if (!failed && foc_client_hot.decode(&rec.v) != 0)
-			failed = true;
-		if (failed) {
-			out->exit_reason = ROOF_EXIT_BACKEND_ERROR;
-			if (!out->info.error)
-				out->info.error = "foc record: state transfer failed";
-		} else {
-			foc_client_hot.finish(&rec.v, ROOF_RESUME);
-		}
-	}
+	/* the vCPU thread's trip (foc_backend.c): the resume, the exit it
+	 * left in the page, the dispatch; a failed resume has prepared a
+	 * BACKEND_ERROR exit, which is dispatched as well */
+	if (foc_client_resume(rec.client) == 0)
+		foc_client_deliver(rec.client,
+				   vmx_exit_unified(rec.client->native));
+	roof_dispatch_exit(&rec.v);
 	if (mem)
 		*mem = rec.page;
 	if (mem_size)

@@ -12,8 +12,9 @@
 
 #include "roof_state.h"
 
-/* Decode as the client does after a resume, then complete the exit as the
- * dispatch does with no handler registered. Fills out (reason, info, valid
+/* Run the client's trip as the vCPU thread does: the resume (its kernel
+ * call returns the record's result), the exit's delivery, and the real
+ * dispatch with no handler registered. Fills out (reason, info, valid
  * groups). Returns 0, or -1 when the bytes do not reach the software
  * VMCS's data (or memory ran out). */
 int roof_exit_record_decode_foc(const uint8_t *data, size_t size,
