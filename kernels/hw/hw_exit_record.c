@@ -98,23 +98,10 @@ int roof_exit_record_decode_hw(const uint8_t *data, size_t size,
 	roof_core_init(&rec.v, out, 0, &hw_client_hot, &rec.client, NULL, NULL);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		rec.v.implicit[e] = hw_client_implicit((roof_exit)e);
-	/* as after an exit signal: ack, pause (the page), then what the
-	 * dispatch does around a handler: fetch the implicit groups, decode,
-	 * and complete with the decoded info as the handler's answer */
+	/* as on the handler thread after an exit signal (hw_backend.c): ack,
+	 * pause (the page), begin the exit, the dispatch */
 	hw_client_begin_exit(&rec.v, ROOF_EXIT_COUNT);
-	uint64_t want = rec.v.implicit[out->exit_reason] & ~out->valid;
-	bool failed = want && hw_client_hot.fetch(&rec.v, want) != 0;
-	if (!failed)
-		out->valid |= want;
-	if (!failed && hw_client_hot.decode(&rec.v) != 0)
-		failed = true;
-	if (failed) {
-		out->exit_reason = ROOF_EXIT_BACKEND_ERROR;
-		if (!out->info.error)
-			out->info.error = "hw record: state transfer failed";
-	} else {
-		hw_client_hot.finish(&rec.v, ROOF_RESUME);
-	}
+	roof_dispatch_exit(&rec.v);
 	if (mem)
 		*mem = rec.page;
 	if (mem_size)

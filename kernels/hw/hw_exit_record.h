@@ -22,10 +22,11 @@
 
 #include "roof_state.h"
 
-/* Decode as the client does after vcpu_pause, then complete the exit as
- * the dispatch does with no handler registered. Fills out (reason, info,
- * valid groups). Returns 0, or -1 when the bytes cannot hold a page up to
- * its exit_reason (or memory ran out). */
+/* Run the client as the handler thread does at an exit signal: ack,
+ * vcpu_pause (the page), the exit's start, and the real dispatch with no
+ * handler registered. Fills out (reason, info, valid groups). Returns 0,
+ * or -1 when the bytes cannot hold a page up to its exit_reason (or memory
+ * ran out). */
 int roof_exit_record_decode_hw(const uint8_t *data, size_t size,
 			       roof_state *out, const void **mem,
 			       size_t *mem_size);
