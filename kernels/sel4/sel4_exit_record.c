@@ -11,9 +11,11 @@
  *                       a field has none: that ReadVMCS is refused
  *   bytes 648 ..        optional: guest-physical memory from 0 (16 KiB at
  *                       most), which the MMIO decode reads
- * The client runs with policy tuned, as after a fault return whose MRs
- * are the record: its implicit groups, the decode (with the reads it
- * makes), and the completion with no handler.
+ * The client runs with policy tuned, as on the vCPU thread after a fault
+ * return whose MRs are the record: the exit's start and the real dispatch
+ * with no handler registered (its implicit groups, the decode with the
+ * reads it makes, the completion, the write-back, whose WriteVMCS the
+ * record's kernel refuses).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,7 @@ static struct sel4_write_vmcs_result rec_write(void *k, sel4_word f, sel4_word v
 	(void)k;
 	(void)f;
 	(void)v;
+	rec.error = "sel4 record: the record's VMCS takes no WriteVMCS";
 	return (struct sel4_write_vmcs_result){SEL4_ILLEGAL_OPERATION, 0};
 }
 
@@ -169,28 +172,15 @@ int roof_exit_record_decode_sel4(const uint8_t *data, size_t size,
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		rec.v.implicit[e] = sel4_client_implicit(SEL4_POLICY_TUNED,
 							 (roof_exit)e);
+	/* the vCPU thread's trip (sel4_backend.c): VMEnter, the exit of its
+	 * fault return (or the failure), the dispatch */
 	int r = sel4_client_enter(&rec.client);
 	sel4_client_begin_exit(&rec.client, r == SEL4_RETURN_FAULT
 						    ? vmx_exit_unified(rec.client.native)
 						    : ROOF_EXIT_BACKEND_ERROR);
 	if (r != SEL4_RETURN_FAULT)
 		out->info.error = "sel4 record: VMEnter did not return a fault";
-	/* what the dispatch does around a handler: the implicit groups, the
-	 * decode, the completion with the decoded info as the answer */
-	uint64_t want = rec.v.implicit[out->exit_reason] & ~out->valid;
-	bool failed = want && sel4_client_hot.fetch(&rec.v, want) != 0;
-	if (!failed)
-		out->valid |= want;
-	if (!failed && sel4_client_hot.decode(&rec.v) != 0)
-		failed = true;
-	if (failed) {
-		out->exit_reason = ROOF_EXIT_BACKEND_ERROR;
-		if (!out->info.error)
-			out->info.error = rec.client.msg[0] ? rec.client.msg
-				: "sel4 record: state transfer failed";
-	} else {
-		sel4_client_hot.finish(&rec.v, ROOF_RESUME);
-	}
+	roof_dispatch_exit(&rec.v);
 	if (mem)
 		*mem = rec.r;
 	if (mem_size)
