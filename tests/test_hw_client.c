@@ -113,7 +113,7 @@ static struct rig *rig_new(bool tuned)
 	memset(r->state, 0, sizeof *r->state);
 	r->kernel.page = r->page;
 	hw_client_init(&r->client, r->page, &fake_syscalls, &r->kernel,
-		       (struct hw_vmm_env){NULL, NULL, NULL}, tuned);
+		       (struct vmx_exit_env){NULL, NULL, NULL}, tuned);
 	roof_core_init(&r->v, r->state, 0, &hw_client_hot, &r->client, NULL,
 		       NULL);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)

@@ -22,17 +22,6 @@ static struct foc_vcpu *fv_of(struct roof_vcpu *v)
 	return (struct foc_vcpu *)v->backend;
 }
 
-static const void *guest_mem(void *ctx, uint64_t gpa, uint64_t len)
-{
-	return vmx_hw_guest(ctx, gpa, len);
-}
-
-static void cpuid_policy(void *ctx, uint32_t leaf, uint32_t subleaf,
-			 uint32_t out[4])
-{
-	vmx_hw_cpuid(ctx, leaf, subleaf, out);
-}
-
 static int foc_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 {
 	struct foc_vcpu *fv = aligned_alloc(64, sizeof *fv);
@@ -45,8 +34,7 @@ static int foc_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 		return rc;
 	}
 	bool genode = vmx_model_of(vm)->policy == VMX_MODEL_GENODE;
-	struct vmx_exit_env env = {guest_mem, cpuid_policy,
-				   foc_kernel_hw(fv->kernel)};
+	struct vmx_exit_env env = vmx_model_exit_env(foc_kernel_hw(fv->kernel));
 	foc_client_init(&fv->client, v, foc_kernel_page(fv->kernel),
 			&foc_kernel_ops, fv->kernel, &env, genode);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)

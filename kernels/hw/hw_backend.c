@@ -69,18 +69,6 @@ static const struct hw_syscalls hw_syscalls = {
 	.report = sys_report,
 };
 
-/* The VMM's mapping of guest memory and its cpuid table. */
-static const void *vmm_guest_mem(void *ctx, uint64_t gpa, uint64_t len)
-{
-	return vmx_hw_guest(ctx, gpa, len);
-}
-
-static void vmm_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf,
-		      uint32_t out[4])
-{
-	vmx_hw_cpuid(ctx, leaf, subleaf, out);
-}
-
 /* ---- vCPU life cycle ------------------------------------------------------------ */
 static int hw_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 {
@@ -109,7 +97,7 @@ static int hw_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 	hv->core = v;
 	hw_kernel_init(&hv->kernel, hv->cpu, page, &v->counters, cpu_id, tuned);
 	hw_client_init(&hv->client, page, &hw_syscalls, hv,
-		       (struct hw_vmm_env){vmm_guest_mem, vmm_cpuid, hv->cpu},
+		       vmx_model_exit_env(hv->cpu),
 		       tuned);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		v->implicit[e] = hw_client_implicit((roof_exit)e);

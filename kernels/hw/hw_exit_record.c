@@ -83,7 +83,7 @@ int roof_exit_record_decode_hw(const uint8_t *data, size_t size,
 	if (!rec.guest && !(rec.guest = malloc(GUEST_PAGE)))
 		return -1;
 	hw_client_init(&rec.client, rec.page, &rec_sys, NULL,
-		       (struct hw_vmm_env){rec_guest_mem, NULL, NULL}, true);
+		       (struct vmx_exit_env){rec_guest_mem, NULL, NULL}, true);
 	size_t n = size < sizeof *rec.page ? size : sizeof *rec.page;
 	memset(rec.page, 0, sizeof *rec.page);
 	memcpy(rec.page, data, n);

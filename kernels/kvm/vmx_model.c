@@ -74,3 +74,19 @@ int vmx_model_vcpu_hw(struct roof_vm *vm, struct roof_vcpu *v,
 	vmx_hw_set_counters(*out, (struct khw_counters){substrate_ioctls, NULL});
 	return ROOF_OK;
 }
+
+static const void *env_guest_mem(void *hw, uint64_t gpa, uint64_t len)
+{
+	return vmx_hw_guest(hw, gpa, len);
+}
+
+static void env_cpuid(void *hw, uint32_t leaf, uint32_t subleaf,
+		      uint32_t out[4])
+{
+	vmx_hw_cpuid(hw, leaf, subleaf, out);
+}
+
+struct vmx_exit_env vmx_model_exit_env(struct vmx_hw *h)
+{
+	return (struct vmx_exit_env){env_guest_mem, env_cpuid, h};
+}

@@ -11,6 +11,7 @@
 #ifndef ROOF_VMX_MODEL_H
 #define ROOF_VMX_MODEL_H
 
+#include "vmx_exit.h"
 #include "vmx_hw.h"
 
 enum vmx_model_policy { VMX_MODEL_TUNED = 0, VMX_MODEL_GENODE = 1 };
@@ -38,5 +39,10 @@ static inline struct vmx_model_vm *vmx_model_of(struct roof_vm *vm)
  * `substrate_ioctls` (kept apart from the model's own counts). */
 int vmx_model_vcpu_hw(struct roof_vm *vm, struct roof_vcpu *v,
 		      uint64_t *substrate_ioctls, struct vmx_hw **out);
+
+/* What the VMM gives a model client's exit decode (fastpath/vmx_exit.h):
+ * its mapping of guest memory and its cpuid policy table, both those of
+ * the VM that vCPU hardware h belongs to. */
+struct vmx_exit_env vmx_model_exit_env(struct vmx_hw *h);
 
 #endif

@@ -232,17 +232,6 @@ roof_action nova_kernel_portal(struct nova_vcpu *nv, unsigned reason,
 }
 
 /* ---- set-up ----------------------------------------------------------------- */
-static const void *guest_mem(void *ctx, uint64_t gpa, uint64_t len)
-{
-	return vmx_hw_guest(ctx, gpa, len);
-}
-
-static void cpuid_policy(void *ctx, uint32_t leaf, uint32_t subleaf,
-			 uint32_t out[4])
-{
-	vmx_hw_cpuid(ctx, leaf, subleaf, out);
-}
-
 int nova_kernel_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v,
 			    enum nova_policy policy, struct nova_vcpu **out)
 {
@@ -263,7 +252,7 @@ int nova_kernel_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v,
 		free(nv);
 		return rc;
 	}
-	struct vmx_exit_env env = {guest_mem, cpuid_policy, nv->hw};
+	struct vmx_exit_env env = vmx_model_exit_env(nv->hw);
 	if (nova_utcb_plan_init(&nv->plan) ||
 	    nova_client_init(&nv->client, u, &nova_syscalls, nv, &env, policy)) {
 		nova_kernel_vcpu_destroy(nv);

@@ -60,17 +60,6 @@ static int ref_writeback(struct roof_vcpu *v, uint64_t dirty)
 	return ROOF_OK;
 }
 
-static const void *guest_mem(void *ctx, uint64_t gpa, uint64_t len)
-{
-	return vmx_hw_guest(ctx, gpa, len);
-}
-
-static void cpuid_policy(void *ctx, uint32_t leaf, uint32_t subleaf,
-			 uint32_t out[4])
-{
-	vmx_hw_cpuid(ctx, leaf, subleaf, out);
-}
-
 static int ref_decode(struct roof_vcpu *v)
 {
 	struct ref_vcpu *r = ref_of(v);
@@ -83,7 +72,7 @@ static int ref_decode(struct roof_vcpu *v)
 	}
 	struct vmx_exit_record rec = {x->reason, x->qualification,
 				      x->guest_phys, x->insn_len, x->intr_info};
-	struct vmx_exit_env env = {guest_mem, cpuid_policy, r->hw};
+	struct vmx_exit_env env = vmx_model_exit_env(r->hw);
 	if (x->error)
 		v->state->info.error = x->error;
 	return vmx_exit_decode(v->state, &rec, &env, &r->ctx);

@@ -295,7 +295,7 @@ void hw_group_to_page(struct hw_vcpu_state *p, const roof_state *s,
 /* ---- set-up and exit config ------------------------------------------------- */
 void hw_client_init(struct hw_client *c, struct hw_vcpu_state *page,
 		    const struct hw_syscalls *sys, void *kernel_vcpu,
-		    struct hw_vmm_env env, bool tuned)
+		    struct vmx_exit_env env, bool tuned)
 {
 	__builtin_memset(c, 0, sizeof *c);
 	c->page = page;
@@ -476,8 +476,7 @@ static int hw_decode(struct roof_vcpu *v)
 	if (r == ROOF_EXIT_IO || r == ROOF_EXIT_HLT || r == ROOF_EXIT_CPUID ||
 	    r == ROOF_EXIT_MSR_READ || r == ROOF_EXIT_MSR_WRITE)
 		rec.insn_len = (uint32_t)roof_get_ip_len(s);
-	struct vmx_exit_env env = {c->env.guest_mem, c->env.cpuid, c->env.ctx};
-	return vmx_exit_decode(s, &rec, &env, &c->exit_ctx);
+	return vmx_exit_decode(s, &rec, &c->env, &c->exit_ctx);
 }
 
 static void hw_finish(struct roof_vcpu *v, roof_action action)

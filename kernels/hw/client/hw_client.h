@@ -22,20 +22,13 @@
 #include "roof_core.h"
 #include "vmx_exit.h"
 
-/* The VMM's own view of the guest (not the kernel's): its mapping of guest
- * memory for the MMIO decode and its cpuid policy table. */
-struct hw_vmm_env {
-	const void *(*guest_mem)(void *ctx, uint64_t gpa, uint64_t len);
-	void (*cpuid)(void *ctx, uint32_t leaf, uint32_t subleaf,
-		      uint32_t out[4]);
-	void *ctx;
-};
-
 struct hw_client {
 	struct hw_vcpu_state *page;     /* the attached Vcpu_state dataspace */
 	const struct hw_syscalls *sys;
 	void *kernel_vcpu;              /* the vCPU capability */
-	struct hw_vmm_env env;
+	struct vmx_exit_env env;        /* the VMM's own view of the guest
+					 * (not the kernel's): guest memory
+					 * for the MMIO decode, cpuid table */
 	bool tuned;                     /* policy: tuned (else genode) */
 	bool stored;                    /* the kernel stored for this exit */
 	uint32_t native;                /* this exit's native reason */
@@ -51,7 +44,7 @@ struct hw_client {
  * Hw_vcpu's constructor does. */
 void hw_client_init(struct hw_client *c, struct hw_vcpu_state *page,
 		    const struct hw_syscalls *sys, void *kernel_vcpu,
-		    struct hw_vmm_env env, bool tuned);
+		    struct vmx_exit_env env, bool tuned);
 
 /* Tuned: compute the per-reason store groups from the vCPU's handlers
  * (mask | implicit) and hand them to the kernel (vcpu_exit_config). The
