@@ -50,50 +50,6 @@ roof_exit vmx_exit_unified(uint32_t r)
 	}
 }
 
-static uint64_t gpr(roof_state *s, unsigned reg)
-{
-	switch (reg & 15u) {
-	case 0: return roof_get_ax(s);
-	case 1: return roof_get_cx(s);
-	case 2: return roof_get_dx(s);
-	case 3: return roof_get_bx(s);
-	case 4: return roof_get_sp(s);
-	case 5: return roof_get_bp(s);
-	case 6: return roof_get_si(s);
-	case 7: return roof_get_di(s);
-	case 8: return roof_get_r8(s);
-	case 9: return roof_get_r9(s);
-	case 10: return roof_get_r10(s);
-	case 11: return roof_get_r11(s);
-	case 12: return roof_get_r12(s);
-	case 13: return roof_get_r13(s);
-	case 14: return roof_get_r14(s);
-	default: return roof_get_r15(s);
-	}
-}
-
-static void set_gpr(roof_state *s, unsigned reg, uint64_t v)
-{
-	switch (reg & 15u) {
-	case 0: roof_set_ax(s, v); break;
-	case 1: roof_set_cx(s, v); break;
-	case 2: roof_set_dx(s, v); break;
-	case 3: roof_set_bx(s, v); break;
-	case 4: roof_set_sp(s, v); break;
-	case 5: roof_set_bp(s, v); break;
-	case 6: roof_set_si(s, v); break;
-	case 7: roof_set_di(s, v); break;
-	case 8: roof_set_r8(s, v); break;
-	case 9: roof_set_r9(s, v); break;
-	case 10: roof_set_r10(s, v); break;
-	case 11: roof_set_r11(s, v); break;
-	case 12: roof_set_r12(s, v); break;
-	case 13: roof_set_r13(s, v); break;
-	case 14: roof_set_r14(s, v); break;
-	default: roof_set_r15(s, v); break;
-	}
-}
-
 static uint64_t size_mask(unsigned bytes)
 {
 	return bytes >= 8 ? ~0ull : (1ull << (8 * bytes)) - 1;
@@ -150,7 +106,7 @@ static int decode_mmio(roof_state *s, const struct vmx_exit_record *r,
 	if (write) {
 		uint64_t v = i->reg == X86_NO_REG
 				     ? i->imm
-				     : gpr(s, i->reg) >> (i->high8 ? 8 : 0);
+				     : roof_get_gpr(s, i->reg) >> (i->high8 ? 8 : 0);
 		m->data = v & size_mask(i->size);
 	}
 	s->info.fault_gpa = r->guest_phys;
@@ -254,11 +210,11 @@ void vmx_exit_finish(roof_state *s, const struct vmx_exit_ctx *ctx)
 		if (s->info.mmio.dir == ROOF_DIR_READ) {
 			const struct x86_insn *i = &ctx->insn;
 			uint64_t regs[16];
-			regs[i->reg & 15u] = gpr(s, i->reg);
+			regs[i->reg & 15u] = roof_get_gpr(s, i->reg);
 			x86_reg_write(regs, i->reg, i->reg_size, i->high8,
 				      x86_load_value(i, s->info.mmio.data),
 				      (enum x86_mode)ctx->mode);
-			set_gpr(s, i->reg, regs[i->reg & 15u]);
+			roof_set_gpr(s, i->reg, regs[i->reg & 15u]);
 		}
 		advance(s, ctx->insn.len);
 		break;

@@ -363,6 +363,66 @@ static inline void roof_set_pdpte(roof_state *s, unsigned i, uint64_t v)
 	s->pdpte[i & 3] = v;
 	s->dirty |= ROOF_G_PDPTE;
 }
+/*
+ * GPRs by x86 register number, the order of the instruction encoding
+ * (ModRM.reg/rm with REX.R/B; SDM Vol. 2A, 2.1.5 and Table 3-1):
+ *   0 ax  1 cx  2 dx  3 bx  4 sp  5 bp  6 si  7 di  8..15 r8..r15
+ * Only the low four bits of idx count. roof_get_gpr/roof_set_gpr are the
+ * checked accessors of that register (as roof_get_ax ... roof_get_r15);
+ * roof_gpr_raw is its storage without the check, for a backend's own view
+ * of the hardware, whose valid/dirty bits nobody keeps.
+ */
+static inline uint64_t roof_gpr_group(unsigned idx)
+{
+	idx &= 15u;
+	return idx < 4 ? ROOF_G_ACDB : idx == 4 ? ROOF_G_ESP
+		       : idx < 8 ? ROOF_G_EBSD : ROOF_G_R8_R15;
+}
+
+static inline uint64_t *roof_gpr_raw(roof_state *s, unsigned idx)
+{
+	switch (idx & 15u) {
+	case 0: return &s->ax;
+	case 1: return &s->cx;
+	case 2: return &s->dx;
+	case 3: return &s->bx;
+	case 4: return &s->sp;
+	case 5: return &s->bp;
+	case 6: return &s->si;
+	case 7: return &s->di;
+	case 8: return &s->r8;
+	case 9: return &s->r9;
+	case 10: return &s->r10;
+	case 11: return &s->r11;
+	case 12: return &s->r12;
+	case 13: return &s->r13;
+	case 14: return &s->r14;
+	default: return &s->r15;
+	}
+}
+
+/* The register's name as the checked accessors report it ("ax", "r8"). */
+static inline const char *roof_gpr_name(unsigned idx)
+{
+	static const char *const names[16] = {
+		"ax", "cx", "dx", "bx", "sp", "bp", "si", "di",
+		"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"};
+	return names[idx & 15u];
+}
+
+static inline uint64_t roof_get_gpr(roof_state *s, unsigned idx)
+{
+	roof_state_touch(s, roof_gpr_group(idx), roof_gpr_name(idx));
+	return *roof_gpr_raw(s, idx);
+}
+
+static inline void roof_set_gpr(roof_state *s, unsigned idx, uint64_t v)
+{
+	roof_state_touch(s, roof_gpr_group(idx), roof_gpr_name(idx));
+	*roof_gpr_raw(s, idx) = v;
+	s->dirty |= roof_gpr_group(idx);
+}
+
 /* FPU image: read access returns the buffer, write access marks it dirty. */
 static inline const uint8_t *roof_fpu_read(roof_state *s)
 {

@@ -334,6 +334,49 @@ static void test_unhandled_exits(void **state)
 	rig_free(r);
 }
 
+/* GPRs by x86 register number reach the same register, group and name as
+ * the named accessors. */
+static void test_gprs_by_number(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(0);
+	roof_state *s = r->s;
+	uint64_t *named[16] = {&s->ax, &s->cx, &s->dx, &s->bx, &s->sp, &s->bp,
+			       &s->si, &s->di, &s->r8, &s->r9, &s->r10, &s->r11,
+			       &s->r12, &s->r13, &s->r14, &s->r15};
+	static const uint64_t groups[16] = {
+		ROOF_G_ACDB, ROOF_G_ACDB, ROOF_G_ACDB, ROOF_G_ACDB, ROOF_G_ESP,
+		ROOF_G_EBSD, ROOF_G_EBSD, ROOF_G_EBSD, ROOF_G_R8_R15,
+		ROOF_G_R8_R15, ROOF_G_R8_R15, ROOF_G_R8_R15, ROOF_G_R8_R15,
+		ROOF_G_R8_R15, ROOF_G_R8_R15, ROOF_G_R8_R15};
+	static const char *const names[16] = {
+		"ax", "cx", "dx", "bx", "sp", "bp", "si", "di",
+		"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"};
+	roof_state_begin_exit(s, ROOF_EXIT_IO, ROOF_G_EVERYTHING);
+	for (unsigned i = 0; i < 16; i++) {
+		assert_int_equal(roof_gpr_group(i), groups[i]);
+		assert_int_equal(roof_gpr_group(i + 16), groups[i]);
+		assert_string_equal(roof_gpr_name(i), names[i]);
+		assert_ptr_equal(roof_gpr_raw(s, i), named[i]);
+		s->dirty = s->touched = 0;
+		roof_set_gpr(s, i, 0x100 + i);
+		assert_int_equal(*named[i], 0x100 + i);
+		assert_int_equal(s->dirty, groups[i]);
+		assert_int_equal(s->touched, groups[i]);
+		assert_int_equal(roof_get_gpr(s, i + 16), 0x100 + i);
+	}
+	/* raw access touches no bookkeeping */
+	s->dirty = s->touched = 0;
+	*roof_gpr_raw(s, 5) = 7;
+	assert_int_equal(s->dirty | s->touched, 0);
+	/* a read outside the fetched groups is a lazy fetch, as by name */
+	roof_state_begin_exit(s, ROOF_EXIT_IO, 0);
+	assert_int_equal(roof_get_gpr(s, 6), 0x1234); /* si, from the "kernel" */
+	assert_int_equal(r->f.fetched, ROOF_G_EBSD);
+	assert_int_equal(r->v.counters.misses, 1);
+	rig_free(r);
+}
+
 static void test_default_masks(void **state)
 {
 	(void)state;
@@ -364,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_checked_mode_names_register_and_exit),
 		cmocka_unit_test(test_learn_mode_records),
 		cmocka_unit_test(test_unhandled_exits),
+		cmocka_unit_test(test_gprs_by_number),
 		cmocka_unit_test(test_default_masks),
 	};
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);

@@ -149,9 +149,11 @@ void vmx_hw_cpuid(struct vmx_hw *h, uint32_t leaf, uint32_t subleaf,
 	khw_cpuid(h->c, leaf, subleaf, out);
 }
 
-/* ---- the hardware view ----------------------------------------------------- */
-static uint64_t *gpr_of(roof_state *s, unsigned reg);
-
+/* ---- the hardware view -----------------------------------------------------
+ * h->hw holds the hardware's registers, not a handler's view: vmx_hw keeps
+ * its own record of what is loaded (h->loaded) and written (h->dirty), so
+ * it reads GPRs by number raw (roof_gpr_raw), not through the checked
+ * accessors, whose valid/dirty bits nobody keeps here. */
 roof_state *vmx_hw_state(struct vmx_hw *h, uint64_t groups)
 {
 	uint64_t need = groups & ~h->loaded;
@@ -166,7 +168,7 @@ roof_state *vmx_hw_state(struct vmx_hw *h, uint64_t groups)
 		}
 		if (need & G_GPRS)
 			for (unsigned i = 0; i < 16; i++)
-				h->delivered[i] = *gpr_of(h->hw, i);
+				h->delivered[i] = *roof_gpr_raw(h->hw, i);
 		h->loaded |= need;
 	}
 	return h->hw;
@@ -175,21 +177,6 @@ roof_state *vmx_hw_state(struct vmx_hw *h, uint64_t groups)
 void vmx_hw_mark_dirty(struct vmx_hw *h, uint64_t groups)
 {
 	h->dirty |= groups & h->loaded;
-}
-
-static uint64_t *gpr_of(roof_state *s, unsigned reg)
-{
-	switch (reg & 15u) {
-	case 0: return &s->ax;
-	case 1: return &s->cx;
-	case 2: return &s->dx;
-	case 3: return &s->bx;
-	case 4: return &s->sp;
-	case 5: return &s->bp;
-	case 6: return &s->si;
-	case 7: return &s->di;
-	default: return &s->r8 + ((reg & 15u) - 8);
-	}
 }
 
 /* KVM's rip for this exit, before the VMX view replaces it. */
@@ -207,7 +194,7 @@ static int kvm_rip(struct vmx_hw *h, uint64_t *rip)
 static void gprs_of(roof_state *s, uint64_t gpr[16])
 {
 	for (unsigned i = 0; i < 16; i++)
-		gpr[i] = *gpr_of(s, i);
+		gpr[i] = *roof_gpr_raw(s, i);
 }
 
 /* ---- software VMCS ----------------------------------------------------------- */
@@ -723,7 +710,7 @@ static void drop_completed_gprs(struct vmx_hw *h,
 		bool same = true;
 		for (unsigned i = 0; i < groups[g].n && same; i++) {
 			unsigned r = groups[g].regs[i];
-			same = *gpr_of(h->hw, r) == after[r];
+			same = *roof_gpr_raw(h->hw, r) == after[r];
 		}
 		if (same)
 			h->dirty &= ~groups[g].group;

@@ -80,13 +80,8 @@ struct soak_result {
 	char first_error[512];
 };
 
-/* ---- GPRs by index (roof_state order: rax rcx rdx rbx rsp rbp rsi rdi
- * r8..r15), through the checked accessors ----------------------------- */
-static inline uint64_t soak_gpr_group(unsigned i)
-{
-	return i < 4 ? ROOF_G_ACDB : i == 4 ? ROOF_G_ESP
-		       : i < 8 ? ROOF_G_EBSD : ROOF_G_R8_R15;
-}
+/* ---- GPRs by index (x86 encoding order, roof_state.h roof_get_gpr:
+ * rax rcx rdx rbx rsp rbp rsi rdi r8..r15), through the checked accessors */
 
 /* Writes the groups holding the GPRs in `regs` (bit i: GPR i) whole, every
  * register of them from v[]: a backend transfers a group whole anyway. */
@@ -96,30 +91,10 @@ static inline void soak_write_groups(roof_state *s, unsigned regs,
 	uint64_t g = 0;
 	for (unsigned i = 0; i < 16; i++)
 		if (regs >> i & 1)
-			g |= soak_gpr_group(i);
-	if (g & ROOF_G_ACDB) {
-		roof_set_ax(s, v[0]);
-		roof_set_cx(s, v[1]);
-		roof_set_dx(s, v[2]);
-		roof_set_bx(s, v[3]);
-	}
-	if (g & ROOF_G_ESP)
-		roof_set_sp(s, v[4]);
-	if (g & ROOF_G_EBSD) {
-		roof_set_bp(s, v[5]);
-		roof_set_si(s, v[6]);
-		roof_set_di(s, v[7]);
-	}
-	if (g & ROOF_G_R8_R15) {
-		roof_set_r8(s, v[8]);
-		roof_set_r9(s, v[9]);
-		roof_set_r10(s, v[10]);
-		roof_set_r11(s, v[11]);
-		roof_set_r12(s, v[12]);
-		roof_set_r13(s, v[13]);
-		roof_set_r14(s, v[14]);
-		roof_set_r15(s, v[15]);
-	}
+			g |= roof_gpr_group(i);
+	for (unsigned i = 0; i < 16; i++)
+		if (g & roof_gpr_group(i))
+			roof_set_gpr(s, i, v[i]);
 }
 
 /* How many of the 16 differ; *first: the first that does (16: none). */
@@ -474,7 +449,7 @@ static inline bool soak_vm_open(struct soak_vm *s, struct soak_result *res,
 	ROOF_OK_OR_FAIL(roof_vm_open(&s->vm, NULL), roof_last_error());
 	s->groups = roof_vm_state_groups(s->vm);
 	for (unsigned i = 0; i < 16; i++)
-		if ((s->groups & soak_gpr_group(i)) == soak_gpr_group(i))
+		if ((s->groups & roof_gpr_group(i)) == roof_gpr_group(i))
 			s->readable |= (uint16_t)(1u << i);
 	/* backend options: try both values of what each kind of kernel has */
 	const char *key = strcmp(roof_test_kernel(), "kvm") == 0 ? "cache"

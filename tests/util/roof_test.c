@@ -45,25 +45,10 @@ const char *roof_test_gpr_name(unsigned i)
 
 unsigned roof_test_read_gprs(roof_state *s, uint64_t out[16], uint64_t groups)
 {
-	out[G_AX] = roof_get_ax(s);
-	out[G_CX] = roof_get_cx(s);
-	out[G_DX] = roof_get_dx(s);
-	out[G_BX] = roof_get_bx(s);
-	out[G_SP] = roof_get_sp(s);
-	out[G_BP] = roof_get_bp(s);
-	out[G_SI] = roof_get_si(s);
-	out[G_DI] = roof_get_di(s);
-	if (!(groups & ROOF_G_R8_R15))
-		return 8;
-	out[G_R8] = roof_get_r8(s);
-	out[G_R9] = roof_get_r9(s);
-	out[G_R10] = roof_get_r10(s);
-	out[G_R11] = roof_get_r11(s);
-	out[G_R12] = roof_get_r12(s);
-	out[G_R13] = roof_get_r13(s);
-	out[G_R14] = roof_get_r14(s);
-	out[G_R15] = roof_get_r15(s);
-	return 16;
+	unsigned n = groups & ROOF_G_R8_R15 ? 16 : 8;
+	for (unsigned i = 0; i < n; i++)
+		out[i] = roof_get_gpr(s, i);
+	return n;
 }
 
 /* Page tables: PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000, 2 MiB pages.
