@@ -73,22 +73,8 @@ static roof_action on_startup(roof_vcpu *cpu, roof_state *st, void *p)
 
 static void check_gprs(struct ctx *c, roof_state *st)
 {
-	uint64_t got[16];
-	unsigned n_gprs = roof_test_read_gprs(st, got, c->groups);
-	size_t n = strlen(c->mismatch);
-	for (unsigned i = 0; i < n_gprs; i++) {
-		if (got[i] == c->expect[i])
-			continue;
-		n += (size_t)snprintf(c->mismatch + n,
-				      n < sizeof c->mismatch
-					      ? sizeof c->mismatch - n : 0,
-				      "%s=0x%llx (want 0x%llx) ",
-				      roof_test_gpr_name(i),
-				      (unsigned long long)got[i],
-				      (unsigned long long)c->expect[i]);
-		if (n >= sizeof c->mismatch)
-			n = sizeof c->mismatch - 1;
-	}
+	roof_test_check_gprs(st, c->groups, c->expect, c->mismatch,
+			     sizeof c->mismatch);
 	c->checks++;
 }
 

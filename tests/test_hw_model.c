@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../kernels/hw/client/hw_vcpu_state.h"
-#include "roof_test.h"
+#include "model_rig.h"
 
 #define PORT_EXIT 0x10
 #define PORT_CHECK 0x11
@@ -23,8 +23,7 @@
 #define T_HLT 6
 #define T_RDMSR 7
 #define T_LOOP 12
-#define VMM_MSR 0x4b564d00u
-#define TIMEOUT_MS 20000
+#define VMM_MSR MODEL_RIG_VMM_MSR
 #define VMM_X86_PAGE 0xfffff000ull
 
 static const char *const policies[2] = {"genode", "tuned"};
@@ -41,14 +40,6 @@ struct ctx {
 	struct roof_test_flag stopped;
 };
 
-static roof_action on_startup(roof_vcpu *cpu, roof_state *st, void *p)
-{
-	(void)cpu;
-	struct ctx *c = p;
-	roof_test_set_long_mode(st, ROOF_TEST_GUEST_GPA, c->subtest);
-	return ROOF_RESUME;
-}
-
 /* Every guest exit counts; the one numbered stop_n stops the vCPU. */
 static roof_action counted(struct ctx *c)
 {
@@ -60,14 +51,8 @@ static roof_action counted(struct ctx *c)
 
 static void compare_gprs(struct ctx *c, roof_state *st)
 {
-	uint64_t got[16];
-	unsigned n = roof_test_read_gprs(st, got, HW_GROUPS);
-	for (unsigned i = 0; i < n; i++)
-		if (got[i] != c->expect[i] && !c->mismatch[0])
-			snprintf(c->mismatch, sizeof c->mismatch,
-				 "%s=0x%llx, want 0x%llx", roof_test_gpr_name(i),
-				 (unsigned long long)got[i],
-				 (unsigned long long)c->expect[i]);
+	roof_test_check_gprs(st, HW_GROUPS, c->expect, c->mismatch,
+			     sizeof c->mismatch);
 	c->checks++;
 }
 
@@ -119,53 +104,21 @@ static roof_action on_hlt(roof_vcpu *cpu, roof_state *st, void *p)
 	return counted(c);
 }
 
-struct rig {
-	roof_vm *vm;
-	roof_ep *ep;
-	roof_vcpu *cpu;
-};
-
-static void open_vm(struct rig *r, const char *policy)
+/* exits64 in long mode, stopped after STARTUP, running `subtest`;
+ * handlers inline. */
+static void rig_guest(struct model_rig *r, struct ctx *c, const char *policy)
 {
-	memset(r, 0, sizeof *r);
-	ROOF_OK_OR_FAIL(roof_vm_open(&r->vm, "hw"), roof_last_error());
-	ROOF_OK_OR_FAIL(roof_vm_set_option(r->vm, "policy", policy),
-			roof_vm_error(r->vm));
-	ROOF_OK_OR_FAIL(roof_ep_create(r->vm, "ep", -1, &r->ep),
-			roof_vm_error(r->vm));
-}
-
-/* exits64 in long mode, running `subtest`; handlers inline. */
-static void rig_guest(struct rig *r, struct ctx *c, const char *policy)
-{
-	open_vm(r, policy);
-	roof_test_guest_vm(r->vm, "exits64", NULL);
-	uint32_t msr = VMM_MSR;
-	ROOF_OK_OR_FAIL(roof_vm_set_msr_exits(r->vm, &msr, 1),
-			roof_vm_error(r->vm));
-	ROOF_OK_OR_FAIL(roof_vcpu_create(r->vm, r->ep, &r->cpu),
-			roof_vm_error(r->vm));
-	struct { roof_exit e; roof_exit_handler fn; uint64_t mask; } h[] = {
-		{ROOF_EXIT_STARTUP, on_startup, roof_test_long_mode_mask()},
-		{ROOF_EXIT_IO, on_io, ROOF_MASK_DEFAULT},
-		{ROOF_EXIT_MMIO, on_mmio, ROOF_MASK_DEFAULT},
-		{ROOF_EXIT_MSR_READ, on_msr, ROOF_MASK_DEFAULT},
-		{ROOF_EXIT_HLT, on_hlt, ROOF_MASK_DEFAULT},
+	model_rig_open(r, "hw", policy);
+	model_rig_load(r, &(struct model_rig_guest){
+		.name = "exits64", .subtest = c->subtest, .vmm_msr = true});
+	const struct model_rig_handler h[] = {
+		{ROOF_EXIT_IO, on_io, c, ROOF_MASK_DEFAULT, ROOF_INLINE},
+		{ROOF_EXIT_MMIO, on_mmio, c, ROOF_MASK_DEFAULT, ROOF_INLINE},
+		{ROOF_EXIT_MSR_READ, on_msr, c, ROOF_MASK_DEFAULT, ROOF_INLINE},
+		{ROOF_EXIT_HLT, on_hlt, c, ROOF_MASK_DEFAULT, ROOF_INLINE},
 	};
-	for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
-		ROOF_OK_OR_FAIL(roof_vcpu_on_exit(r->cpu, h[i].e, h[i].fn, c,
-						  h[i].mask, ROOF_INLINE),
-				roof_vcpu_error(r->cpu));
-}
-
-static void run_until_stopped(struct rig *r, struct ctx *c)
-{
-	ROOF_OK_OR_FAIL(roof_vcpu_run(r->cpu), roof_vcpu_error(r->cpu));
-	if (!roof_test_flag_wait(&c->stopped, TIMEOUT_MS))
-		fail_msg("hw: the guest did not reach its exit (%s)",
-			 roof_vcpu_error(r->cpu));
-	ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r->cpu, TIMEOUT_MS * 1000000ull),
-			roof_vcpu_error(r->cpu));
+	model_rig_vcpu(r, h, sizeof h / sizeof h[0]);
+	model_rig_startup(r);
 }
 
 /* ---- what one exit costs ------------------------------------------------------ */
@@ -212,17 +165,15 @@ static void test_counts_per_exit(void **state)
 					.stop_n = e->stop_before};
 			memcpy(c.expect, roof_test_patterns, sizeof c.expect);
 			roof_test_flag_init(&c.stopped);
-			struct rig r;
+			struct model_rig r;
 			rig_guest(&r, &c, policies[p]);
-			run_until_stopped(&r, &c);
-			ROOF_OK_OR_FAIL(roof_vcpu_stats_reset(r.cpu),
-					roof_vcpu_error(r.cpu));
+			model_rig_run_until(&r, &c.stopped, "the exit before");
+			model_rig_reset_stats(&r);
 			c.stop_n = e->stop_before + 1;
-			run_until_stopped(&r, &c);
+			model_rig_run_until(&r, &c.stopped, "the measured exit");
 			struct roof_stats st;
-			ROOF_OK_OR_FAIL(roof_vcpu_stats(r.cpu, &st),
-					roof_vcpu_error(r.cpu));
-			ROOF_OK_OR_FAIL(roof_vm_close(r.vm), roof_last_error());
+			model_rig_stats(&r, &st);
+			model_rig_close(&r);
 			roof_test_flag_destroy(&c.stopped);
 			print_message("hw %s %s: crossings %llu hops %llu vmcs "
 				      "r/w %llu/%llu bytes %llu fpu %llu (substrate: "
@@ -281,10 +232,10 @@ static void test_guests_run_on_both_policies(void **state)
 				c.expect[G_DX] = (roof_test_patterns[G_DX] &
 						  ~0xffffull) | PORT_IN;
 			roof_test_flag_init(&c.stopped);
-			struct rig r;
+			struct model_rig r;
 			rig_guest(&r, &c, policies[p]);
-			run_until_stopped(&r, &c); /* to the check */
-			ROOF_OK_OR_FAIL(roof_vm_close(r.vm), roof_last_error());
+			model_rig_run_until(&r, &c.stopped, "the check");
+			model_rig_close(&r);
 			roof_test_flag_destroy(&c.stopped);
 			if (c.mismatch[0])
 				fail_msg("hw %s subtest %u: %s", policies[p],
@@ -352,8 +303,8 @@ static void test_rdtscp_and_pause_of_a_spinning_vcpu(void **state)
 	for (int p = 0; p < 2; p++) {
 		struct ctx c = {.tsc_aux = 0xaffe0007u};
 		roof_test_flag_init(&c.stopped);
-		struct rig r;
-		open_vm(&r, policies[p]);
+		struct model_rig r;
+		model_rig_open(&r, "hw", policies[p]);
 		ROOF_OK_OR_FAIL(roof_vm_alloc_ram(r.vm, VMM_X86_PAGE, 4096, NULL),
 				roof_vm_error(r.vm));
 		ROOF_OK_OR_FAIL(roof_vm_load_image(r.vm, ROOF_GUEST_DIR
@@ -373,22 +324,18 @@ static void test_rdtscp_and_pause_of_a_spinning_vcpu(void **state)
 						  x86_paused, &c, ROOF_G_EIP,
 						  ROOF_ON_EP),
 				roof_vcpu_error(r.cpu));
-		run_until_stopped(&r, &c);
+		model_rig_run_until(&r, &c.stopped, "the hlt");
 		assert_int_equal(c.ip, 0xff81);
 		/* rdtscp at 0xff7e returned the tsc_aux the VMM set */
 		assert_int_equal((uint32_t)c.cx, c.tsc_aux);
-		ROOF_OK_OR_FAIL(roof_vcpu_stats_reset(r.cpu),
-				roof_vcpu_error(r.cpu));
+		model_rig_reset_stats(&r);
 		/* resume into the jmp . loop, then pause it */
 		ROOF_OK_OR_FAIL(roof_vcpu_run(r.cpu), roof_vcpu_error(r.cpu));
 		usleep(20000);
 		ROOF_OK_OR_FAIL(roof_vcpu_pause(r.cpu), roof_vcpu_error(r.cpu));
-		assert_true(roof_test_flag_wait(&c.stopped, TIMEOUT_MS));
-		ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r.cpu,
-						       TIMEOUT_MS * 1000000ull),
-				roof_vcpu_error(r.cpu));
+		model_rig_wait(&r, &c.stopped, "PAUSED of the spinning vCPU");
 		struct roof_stats st;
-		ROOF_OK_OR_FAIL(roof_vcpu_stats(r.cpu, &st), roof_vcpu_error(r.cpu));
+		model_rig_stats(&r, &st);
 		assert_int_equal(c.ip, 0xff83);
 		assert_int_equal(atomic_load(&c.paused), 1);
 		assert_int_equal(st.exits, 1);
@@ -399,13 +346,10 @@ static void test_rdtscp_and_pause_of_a_spinning_vcpu(void **state)
 		assert_int_equal(st.hops, 1); /* the handler is ROOF_ON_EP */
 		/* a pause of the stopped vCPU is answered too, same ip */
 		ROOF_OK_OR_FAIL(roof_vcpu_pause(r.cpu), roof_vcpu_error(r.cpu));
-		assert_true(roof_test_flag_wait(&c.stopped, TIMEOUT_MS));
-		ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r.cpu,
-						       TIMEOUT_MS * 1000000ull),
-				roof_vcpu_error(r.cpu));
+		model_rig_wait(&r, &c.stopped, "PAUSED of the stopped vCPU");
 		assert_int_equal(atomic_load(&c.paused), 2);
 		assert_int_equal(c.ip, 0xff83);
-		ROOF_OK_OR_FAIL(roof_vm_close(r.vm), roof_last_error());
+		model_rig_close(&r);
 		roof_test_flag_destroy(&c.stopped);
 		if (c.mismatch[0])
 			fail_msg("hw %s: %s", policies[p], c.mismatch);
@@ -426,14 +370,15 @@ static void test_unsupported_groups(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	struct rig r;
-	open_vm(&r, "tuned");
+	struct model_rig r;
+	model_rig_open(&r, "hw", "tuned");
 	assert_int_equal(roof_vm_state_groups(r.vm), HW_GROUPS);
 	assert_false(roof_vm_state_groups(r.vm) & (ROOF_G_CTRL | ROOF_G_XSAVE));
 	assert_int_equal(roof_vm_set_option(r.vm, "policy", "fast"), ROOF_EINVAL);
 	assert_non_null(strstr(roof_vm_error(r.vm), "genode|tuned"));
-	roof_test_guest_vm(r.vm, "exits64", NULL);
-	ROOF_OK_OR_FAIL(roof_vcpu_create(r.vm, r.ep, &r.cpu), roof_vm_error(r.vm));
+	model_rig_load(&r, &(struct model_rig_guest){.name = "exits64",
+						     .subtest = T_OUT});
+	model_rig_vcpu(&r, NULL, 0);
 	struct ctx c = {.subtest = T_OUT};
 	roof_test_flag_init(&c.stopped);
 	assert_int_equal(roof_vcpu_on_exit(r.cpu, ROOF_EXIT_IO, on_io, &c,
@@ -444,16 +389,13 @@ static void test_unsupported_groups(void **state)
 					   ROOF_G_XSAVE, ROOF_INLINE),
 			 ROOF_ENOSYS);
 	/* read at run time: the vCPU stops with the kernel's reason */
-	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(r.cpu, ROOF_EXIT_STARTUP, on_startup,
-					  &c, roof_test_long_mode_mask(),
-					  ROOF_INLINE),
-			roof_vcpu_error(r.cpu));
 	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(r.cpu, ROOF_EXIT_IO, reads_xcr0, &c,
 					  0, ROOF_INLINE),
 			roof_vcpu_error(r.cpu));
-	run_until_stopped(&r, &c);
+	model_rig_startup(&r);
+	model_rig_run_until(&r, &c.stopped, "the io exit");
 	assert_non_null(strstr(roof_vcpu_error(r.cpu), "xcr0/xss"));
-	ROOF_OK_OR_FAIL(roof_vm_close(r.vm), roof_last_error());
+	model_rig_close(&r);
 	roof_test_flag_destroy(&c.stopped);
 }
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "roof_test.h"
+#include "model_rig.h"
 
 #define PORT_EXIT 0x10
 #define PORT_DONE 0x1f
@@ -20,7 +20,6 @@
 #define T_HLT 6
 #define T_LOOP 12
 #define LOOPS 10
-#define TIMEOUT_MS 20000
 
 /* The model's per-exit figures (README.md). State bytes: exit = the exit
  * reason word + the portal MTD's groups, reply = the written groups. */
@@ -45,21 +44,10 @@ struct run {
 	bool fpu_ok;
 	const char *error;
 	char error_text[256];
-	struct roof_test_flag stopped, done;
-	void *ram;
-	roof_vm *vm;
-	roof_vcpu *cpu;
+	struct roof_test_flag done;
+	struct model_rig rig;
 	struct roof_stats st;
 };
-
-static roof_action on_startup(roof_vcpu *cpu, roof_state *s, void *p)
-{
-	(void)cpu;
-	struct run *r = p;
-	roof_test_set_long_mode(s, ROOF_TEST_GUEST_GPA, (uint64_t)r->sub);
-	roof_test_flag_raise(&r->stopped);
-	return ROOF_STOP; /* counting starts after STARTUP */
-}
 
 static roof_action on_io(roof_vcpu *cpu, roof_state *s, void *p)
 {
@@ -115,59 +103,30 @@ static roof_action on_error(roof_vcpu *cpu, roof_state *s, void *p)
 /* Open the VM, run STARTUP (stops), reset the counters. */
 static void start(struct run *r)
 {
-	roof_test_flag_init(&r->stopped);
 	roof_test_flag_init(&r->done);
-	ROOF_OK_OR_FAIL(roof_vm_open(&r->vm, "nova"), roof_last_error());
-	ROOF_OK_OR_FAIL(roof_vm_set_option(r->vm, "policy", r->policy),
-			roof_vm_error(r->vm));
-	roof_test_guest_vm(r->vm, "exits64", &r->ram);
-	/* the loop subtest's iteration count (exits64.asm loop_count_ptr) */
-	uint8_t *ram = r->ram;
-	uint64_t count_at = *(uint64_t *)(ram + ROOF_TEST_GUEST_GPA + 16);
-	*(uint64_t *)(ram + count_at) = LOOPS;
-	roof_ep *ep;
-	ROOF_OK_OR_FAIL(roof_ep_create(r->vm, "ep", -1, &ep), roof_vm_error(r->vm));
-	ROOF_OK_OR_FAIL(roof_vcpu_create(r->vm, ep, &r->cpu), roof_vm_error(r->vm));
-	roof_vcpu *v = r->cpu;
-	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(v, ROOF_EXIT_STARTUP, on_startup, r,
-					  roof_test_long_mode_mask(), ROOF_INLINE),
-			roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(v, ROOF_EXIT_IO, on_io, r, r->io_mask,
-					  ROOF_INLINE),
-			roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(v, ROOF_EXIT_HLT, on_hlt, r,
-					  ROOF_MASK_DEFAULT, ROOF_INLINE),
-			roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(v, ROOF_EXIT_PAUSED, on_paused, r, 0,
-					  ROOF_INLINE),
-			roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(v, ROOF_EXIT_BACKEND_ERROR, on_error, r,
-					  0, ROOF_INLINE),
-			roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(v, ROOF_EXIT_INVALID_STATE, on_error, r,
-					  0, ROOF_INLINE),
-			roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_run(v), roof_vcpu_error(v));
-	assert_true(roof_test_flag_wait(&r->stopped, TIMEOUT_MS));
-	ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(v, TIMEOUT_MS * 1000000ull),
-			roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_stats_reset(v), roof_vcpu_error(v));
+	model_rig_open(&r->rig, "nova", r->policy);
+	model_rig_load(&r->rig, &(struct model_rig_guest){
+		.name = "exits64", .subtest = (uint64_t)r->sub, .loops = LOOPS});
+	const struct model_rig_handler h[] = {
+		{ROOF_EXIT_IO, on_io, r, r->io_mask, ROOF_INLINE},
+		{ROOF_EXIT_HLT, on_hlt, r, ROOF_MASK_DEFAULT, ROOF_INLINE},
+		{ROOF_EXIT_PAUSED, on_paused, r, 0, ROOF_INLINE},
+		{ROOF_EXIT_BACKEND_ERROR, on_error, r, 0, ROOF_INLINE},
+		{ROOF_EXIT_INVALID_STATE, on_error, r, 0, ROOF_INLINE},
+	};
+	model_rig_vcpu(&r->rig, h, sizeof h / sizeof h[0]);
+	model_rig_startup(&r->rig);
 }
 
 static void wait_done(struct run *r)
 {
-	if (!roof_test_flag_wait(&r->done, TIMEOUT_MS))
-		fail_msg("policy %s: the guest did not finish (%s)", r->policy,
-			 roof_vcpu_error(r->cpu));
-	ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r->cpu, TIMEOUT_MS * 1000000ull),
-			roof_vcpu_error(r->cpu));
-	ROOF_OK_OR_FAIL(roof_vcpu_stats(r->cpu, &r->st), roof_vcpu_error(r->cpu));
+	model_rig_wait(&r->rig, &r->done, "the guest's end");
+	model_rig_stats(&r->rig, &r->st);
 }
 
 static void finish(struct run *r)
 {
-	ROOF_OK_OR_FAIL(roof_vm_close(r->vm), roof_last_error());
-	roof_test_flag_destroy(&r->stopped);
+	model_rig_close(&r->rig);
 	roof_test_flag_destroy(&r->done);
 	assert_int_equal(r->bad, 0);
 }
@@ -175,7 +134,7 @@ static void finish(struct run *r)
 static void run_guest(struct run *r)
 {
 	start(r);
-	ROOF_OK_OR_FAIL(roof_vcpu_run(r->cpu), roof_vcpu_error(r->cpu));
+	ROOF_OK_OR_FAIL(roof_vcpu_run(r->rig.cpu), roof_vcpu_error(r->rig.cpu));
 	wait_done(r);
 }
 
@@ -334,9 +293,9 @@ static void test_pause_costs(void **state)
 	struct run r = {.policy = "tuned", .sub = T_OUT,
 			.io_mask = ROOF_MASK_DEFAULT, .resume_on_done = true};
 	start(&r);
-	ROOF_OK_OR_FAIL(roof_vcpu_run(r.cpu), roof_vcpu_error(r.cpu));
+	ROOF_OK_OR_FAIL(roof_vcpu_run(r.rig.cpu), roof_vcpu_error(r.rig.cpu));
 	usleep(20000); /* the guest loops on out 0x1f */
-	ROOF_OK_OR_FAIL(roof_vcpu_pause(r.cpu), roof_vcpu_error(r.cpu));
+	ROOF_OK_OR_FAIL(roof_vcpu_pause(r.rig.cpu), roof_vcpu_error(r.rig.cpu));
 	wait_done(&r);
 	assert_int_equal(r.st.exits_by_reason[ROOF_EXIT_PAUSED], 1);
 	assert_true(r.st.exits_by_reason[ROOF_EXIT_IO] >= 3);

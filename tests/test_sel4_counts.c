@@ -16,11 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "roof_test.h"
+#include "model_rig.h"
 #include "../kernels/sel4/client/sel4_client.h"
 
-#define TIMEOUT_MS 20000
-#define TIMEOUT_NS (TIMEOUT_MS * 1000000ull)
 /* api64 subtests */
 #define A_TICK_LOOP 3
 #define A_HLT_LOOP 4
@@ -31,7 +29,7 @@ enum { T_OUT = 0, T_IN32 = 3, T_MMIO_READ = 4, T_MMIO_WRITE = 5, T_HLT = 6,
 #define PORT_CHECK 0x11
 #define PORT_IN 0x12
 #define PORT_DONE 0x1f
-#define VMM_MSR 0x4b564d00u
+#define VMM_MSR MODEL_RIG_VMM_MSR
 
 struct run {
 	const char *guest;
@@ -48,33 +46,13 @@ struct run {
 	/* observed */
 	unsigned ios, hlts;
 	uint64_t rbp_seen;
-	struct roof_test_flag stopped;
-	roof_vm *vm;
-	roof_ep *ep;
-	roof_vcpu *cpu;
-	void *ram;
-	uint64_t groups;
+	struct model_rig rig;
 };
-
-static roof_action on_startup(roof_vcpu *cpu, roof_state *s, void *p)
-{
-	(void)cpu;
-	struct run *r = p;
-	roof_test_set_long_mode(s, ROOF_TEST_GUEST_GPA, r->sub);
-	roof_test_flag_raise(&r->stopped);
-	return ROOF_STOP; /* counting starts after STARTUP */
-}
 
 static void check_gprs(struct run *r, roof_state *s)
 {
-	uint64_t got[16];
-	unsigned n = roof_test_read_gprs(s, got, r->groups);
-	for (unsigned i = 0; i < n; i++)
-		if (got[i] != r->expect[i])
-			snprintf(r->mismatch, sizeof r->mismatch,
-				 "%s=0x%llx want 0x%llx", roof_test_gpr_name(i),
-				 (unsigned long long)got[i],
-				 (unsigned long long)r->expect[i]);
+	roof_test_check_gprs(s, r->rig.groups, r->expect, r->mismatch,
+			     sizeof r->mismatch);
 	r->checks++;
 }
 
@@ -147,78 +125,34 @@ static roof_action on_cpuid(roof_vcpu *cpu, roof_state *s, void *p)
 	return ROOF_RESUME;
 }
 
-/* A handler for an exit; mask 0 means the exit's default mask. */
-struct reg {
-	roof_exit reason;
-	roof_exit_handler fn;
-	void *ctx;
-	uint64_t mask;
-	roof_where where;
-};
-
-/* VM (policy set), guest, ep and vCPU; STARTUP (mask ALL) and `regs`
+/* VM (policy set), guest, ep and vCPU; STARTUP (mask ALL) and `h`
  * registered; run to the STARTUP handler's stop. */
-static void open_with(struct run *r, const struct reg *regs, size_t n)
+static void open_with(struct run *r, const struct model_rig_handler *h,
+		      size_t n)
 {
-	roof_test_flag_init(&r->stopped);
-	ROOF_OK_OR_FAIL(roof_vm_open(&r->vm, "sel4"), roof_last_error());
-	ROOF_OK_OR_FAIL(roof_vm_set_option(r->vm, "policy", r->policy),
-			roof_vm_error(r->vm));
-	r->groups = roof_vm_state_groups(r->vm);
-	roof_test_guest_vm(r->vm, r->guest, &r->ram);
-	if (strcmp(r->guest, "exits64") == 0) {
-		uint64_t site = *(uint64_t *)((uint8_t *)r->ram +
-					      ROOF_TEST_GUEST_GPA + 8);
-		uint32_t msr = VMM_MSR;
-		ROOF_OK_OR_FAIL(roof_vm_set_msr_exits(r->vm, &msr, 1),
-				roof_vm_error(r->vm));
-		ROOF_OK_OR_FAIL(roof_vm_set_cpuid_exits(r->vm, &site, 1),
-				roof_vm_error(r->vm));
-	}
-	ROOF_OK_OR_FAIL(roof_ep_create(r->vm, "ep", -1, &r->ep), roof_vm_error(r->vm));
-	ROOF_OK_OR_FAIL(roof_vcpu_create(r->vm, r->ep, &r->cpu), roof_vm_error(r->vm));
-	roof_vcpu *v = r->cpu;
-	ROOF_OK_OR_FAIL(roof_vcpu_on_exit(v, ROOF_EXIT_STARTUP, on_startup, r,
-					  ROOF_G_ALL & r->groups, ROOF_INLINE),
-			roof_vcpu_error(v));
-	for (size_t i = 0; i < n; i++)
-		ROOF_OK_OR_FAIL(roof_vcpu_on_exit(v, regs[i].reason, regs[i].fn,
-						  regs[i].ctx,
-						  regs[i].mask ? regs[i].mask
-							       : ROOF_MASK_DEFAULT,
-						  regs[i].where),
-				roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_run(v), roof_vcpu_error(v));
-	if (!roof_test_flag_wait(&r->stopped, TIMEOUT_MS))
-		fail_msg("sel4 %s: no STARTUP (%s)", r->policy, roof_vcpu_error(v));
-	ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(v, TIMEOUT_NS), roof_vcpu_error(v));
+	bool exits64 = strcmp(r->guest, "exits64") == 0;
+	model_rig_open(&r->rig, "sel4", r->policy);
+	model_rig_load(&r->rig, &(struct model_rig_guest){
+		.name = r->guest, .subtest = r->sub, .vmm_msr = exits64,
+		.cpuid_site = exits64});
+	model_rig_vcpu(&r->rig, h, n);
+	model_rig_startup(&r->rig);
 }
 
-/* The handlers above for every exit kind the guests make. */
+/* The handlers above for every exit kind the guests make; io_mask 0 is
+ * the default mask. */
 static void open_run(struct run *r)
 {
-	const struct reg regs[] = {
-		{ROOF_EXIT_IO, on_io, r, r->io_mask, r->where},
-		{ROOF_EXIT_HLT, on_hlt, r, 0, r->where},
-		{ROOF_EXIT_MMIO, on_mmio, r, 0, r->where},
-		{ROOF_EXIT_MSR_READ, on_msr, r, 0, r->where},
-		{ROOF_EXIT_MSR_WRITE, on_msr, r, 0, r->where},
-		{ROOF_EXIT_CPUID, on_cpuid, r, 0, r->where},
+	const uint64_t def = ROOF_MASK_DEFAULT;
+	const struct model_rig_handler h[] = {
+		{ROOF_EXIT_IO, on_io, r, r->io_mask ? r->io_mask : def, r->where},
+		{ROOF_EXIT_HLT, on_hlt, r, def, r->where},
+		{ROOF_EXIT_MMIO, on_mmio, r, def, r->where},
+		{ROOF_EXIT_MSR_READ, on_msr, r, def, r->where},
+		{ROOF_EXIT_MSR_WRITE, on_msr, r, def, r->where},
+		{ROOF_EXIT_CPUID, on_cpuid, r, def, r->where},
 	};
-	open_with(r, regs, sizeof regs / sizeof regs[0]);
-}
-
-static void run_until_stopped(struct run *r)
-{
-	ROOF_OK_OR_FAIL(roof_vcpu_run(r->cpu), roof_vcpu_error(r->cpu));
-	ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r->cpu, TIMEOUT_NS),
-			roof_vcpu_error(r->cpu));
-}
-
-static void close_run(struct run *r)
-{
-	ROOF_OK_OR_FAIL(roof_vm_close(r->vm), roof_last_error());
-	roof_test_flag_destroy(&r->stopped);
+	open_with(r, h, sizeof h / sizeof h[0]);
 }
 
 /* Per-exit figures of `n` exits in a steady state: the STARTUP exit and a
@@ -232,16 +166,16 @@ static struct per_exit ticks(const char *policy, roof_where where, unsigned n)
 	struct run r = {.guest = "api64", .policy = policy, .sub = A_TICK_LOOP,
 			.where = where, .stop_after = 1};
 	open_run(&r);
-	run_until_stopped(&r); /* one warm-up exit */
-	ROOF_OK_OR_FAIL(roof_vcpu_stats_reset(r.cpu), roof_vcpu_error(r.cpu));
+	model_rig_run_until_stopped(&r.rig); /* one warm-up exit */
+	model_rig_reset_stats(&r.rig);
 	r.stop_after = r.ios + n;
-	run_until_stopped(&r);
+	model_rig_run_until_stopped(&r.rig);
 	struct roof_stats st;
-	ROOF_OK_OR_FAIL(roof_vcpu_stats(r.cpu, &st), roof_vcpu_error(r.cpu));
+	model_rig_stats(&r.rig, &st);
 	assert_int_equal(st.exits, n);
 	assert_int_equal(st.exits_by_reason[ROOF_EXIT_IO], n);
 	assert_int_equal(st.misses, 0);
-	close_run(&r);
+	model_rig_close(&r.rig);
 	double d = (double)n;
 	return (struct per_exit){(double)(st.vmcs_reads + st.vmcs_writes) / d,
 				 (double)st.vmcs_reads / d,
@@ -307,13 +241,13 @@ static void test_hlt_loop(void **state)
 				.sub = A_HLT_LOOP, .where = ROOF_INLINE,
 				.stop_after = 1};
 		open_run(&r);
-		run_until_stopped(&r); /* hlt, out: warm */
-		ROOF_OK_OR_FAIL(roof_vcpu_stats_reset(r.cpu), roof_vcpu_error(r.cpu));
+		model_rig_run_until_stopped(&r.rig); /* hlt, out: warm */
+		model_rig_reset_stats(&r.rig);
 		r.stop_after = r.ios + 50;
-		run_until_stopped(&r);
+		model_rig_run_until_stopped(&r.rig);
 		struct roof_stats st;
-		ROOF_OK_OR_FAIL(roof_vcpu_stats(r.cpu, &st), roof_vcpu_error(r.cpu));
-		close_run(&r);
+		model_rig_stats(&r.rig, &st);
+		model_rig_close(&r.rig);
 		assert_int_equal(st.exits_by_reason[ROOF_EXIT_HLT], 50);
 		assert_int_equal(st.exits_by_reason[ROOF_EXIT_IO], 50);
 		double per_exit = (double)(st.vmcs_reads + st.vmcs_writes) / 100;
@@ -397,8 +331,8 @@ static void test_every_exit_both_policies(void **state)
 				if (kinds[k].prepare)
 					kinds[k].prepare(&r);
 				open_run(&r);
-				run_until_stopped(&r);
-				close_run(&r);
+				model_rig_run_until_stopped(&r.rig);
+				model_rig_close(&r.rig);
 				if (r.mismatch[0] || r.checks != 1 ||
 				    r.exits != kinds[k].exits)
 					fail_msg("sel4 %s %s subtest %llu: %u checks, "
@@ -424,11 +358,11 @@ static void test_mixed_loop_figures(void **state)
 				.sub = T_LOOP, .where = ROOF_INLINE};
 		memcpy(r.expect, roof_test_patterns, sizeof r.expect);
 		open_run(&r);
-		ROOF_OK_OR_FAIL(roof_vcpu_stats_reset(r.cpu), roof_vcpu_error(r.cpu));
-		run_until_stopped(&r);
+		model_rig_reset_stats(&r.rig);
+		model_rig_run_until_stopped(&r.rig);
 		struct roof_stats st;
-		ROOF_OK_OR_FAIL(roof_vcpu_stats(r.cpu, &st), roof_vcpu_error(r.cpu));
-		close_run(&r);
+		model_rig_stats(&r.rig, &st);
+		model_rig_close(&r.rig);
 		assert_int_equal(st.exits, 4001);
 		assert_int_equal(st.misses, 0);
 		total[p] = st.vmcs_reads + st.vmcs_writes;
@@ -476,23 +410,25 @@ static void test_pause_of_stopped_vcpu_keeps_cache(void **state)
 				.stop_after = 1};
 		struct paused q = {0};
 		q.mask = ROOF_G_ALL & ~(ROOF_G_R8_R15 | ROOF_G_SYSCALL | ROOF_G_TPR);
-		const struct reg regs[] = {
-			{ROOF_EXIT_IO, on_io, &r, 0, ROOF_INLINE},
+		const struct model_rig_handler h[] = {
+			{ROOF_EXIT_IO, on_io, &r, ROOF_MASK_DEFAULT, ROOF_INLINE},
 			{ROOF_EXIT_PAUSED, on_paused, &q, q.mask, ROOF_INLINE},
 		};
-		open_with(&r, regs, 2);
-		run_until_stopped(&r); /* one tick, stopped in the io handler */
-		ROOF_OK_OR_FAIL(roof_vcpu_stats_reset(r.cpu), roof_vcpu_error(r.cpu));
+		open_with(&r, h, 2);
+		/* one tick, stopped in the io handler */
+		model_rig_run_until_stopped(&r.rig);
+		model_rig_reset_stats(&r.rig);
 		for (unsigned i = 0; i < 2; i++) { /* two pauses; no guest run */
-			ROOF_OK_OR_FAIL(roof_vcpu_pause(r.cpu), roof_vcpu_error(r.cpu));
+			ROOF_OK_OR_FAIL(roof_vcpu_pause(r.rig.cpu),
+					roof_vcpu_error(r.rig.cpu));
 			for (int t = 0; t < 2000 && atomic_load(&q.n) <= i; t++)
 				usleep(1000);
-			ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r.cpu, TIMEOUT_NS),
-					roof_vcpu_error(r.cpu));
-			ROOF_OK_OR_FAIL(roof_vcpu_stats(r.cpu, &q.after[i]),
-					roof_vcpu_error(r.cpu));
+			ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r.rig.cpu,
+							       MODEL_RIG_TIMEOUT_NS),
+					roof_vcpu_error(r.rig.cpu));
+			model_rig_stats(&r.rig, &q.after[i]);
 		}
-		close_run(&r);
+		model_rig_close(&r.rig);
 		assert_int_equal(atomic_load(&q.n), 2);
 		uint64_t first = q.after[0].vmcs_reads;
 		uint64_t second = q.after[1].vmcs_reads - q.after[0].vmcs_reads;
@@ -567,23 +503,18 @@ static void test_stale_mrs_after_immediate_notification(void **state)
 		struct stale q = {.r = &r};
 		memcpy(r.expect, roof_test_patterns, sizeof r.expect);
 		roof_test_flag_init(&q.flag);
-		const struct reg regs[] = {
+		const struct model_rig_handler h[] = {
 			{ROOF_EXIT_IO, stale_io, &q,
 			 ROOF_G_ACDB | ROOF_G_EBSD | ROOF_G_ESP, ROOF_INLINE},
 			{ROOF_EXIT_PAUSED, stale_paused, &q,
 			 ROOF_G_ACDB | ROOF_G_EBSD, ROOF_INLINE},
 		};
-		open_with(&r, regs, 2);
-		ROOF_OK_OR_FAIL(roof_vcpu_run(r.cpu), roof_vcpu_error(r.cpu));
-		assert_true(roof_test_flag_wait(&q.flag, TIMEOUT_MS));
-		ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r.cpu, TIMEOUT_NS),
-				roof_vcpu_error(r.cpu));
-		ROOF_OK_OR_FAIL(roof_vcpu_pause(r.cpu), roof_vcpu_error(r.cpu));
+		open_with(&r, h, 2);
+		model_rig_run_until(&r.rig, &q.flag, "the out that writes rbx");
+		ROOF_OK_OR_FAIL(roof_vcpu_pause(r.rig.cpu), roof_vcpu_error(r.rig.cpu));
 		/* the PAUSED handler resumes; the guest checks, then done */
-		assert_true(roof_test_flag_wait(&q.flag, TIMEOUT_MS));
-		ROOF_OK_OR_FAIL(roof_vcpu_wait_stopped(r.cpu, TIMEOUT_NS),
-				roof_vcpu_error(r.cpu));
-		close_run(&r);
+		model_rig_wait(&r.rig, &q.flag, "the guest's end");
+		model_rig_close(&r.rig);
 		roof_test_flag_destroy(&q.flag);
 		assert_int_equal(r.checks, 1);
 		print_message("sel4 %s: rbx written before a pause of the stopped "
@@ -620,13 +551,14 @@ static void on_ep_call(roof_ep *ep, void *ctx)
 	(void)ep;
 	struct run *r = ctx;
 	uint64_t r8 = 0;
-	int rc = roof_vcpu_with_state(r->cpu, read_r8, &r8);
+	roof_vcpu *cpu = r->rig.cpu;
+	int rc = roof_vcpu_with_state(cpu, read_r8, &r8);
 	r->checks = rc == ROOF_OK && r8 == 0xa5a5a5a5a5a5a5a5ull; /* poisoned */
-	snprintf(r->mismatch, sizeof r->mismatch, "%s", roof_vcpu_error(r->cpu));
-	rc = roof_vcpu_with_state(r->cpu, write_tsc_offset, NULL);
+	snprintf(r->mismatch, sizeof r->mismatch, "%s", roof_vcpu_error(cpu));
+	rc = roof_vcpu_with_state(cpu, write_tsc_offset, NULL);
 	r->exits = rc == ROOF_EKERNEL;
-	r->ios = strstr(roof_vcpu_error(r->cpu), "TSC offsetting") != NULL;
-	roof_test_flag_raise(&r->stopped);
+	r->ios = strstr(roof_vcpu_error(cpu), "TSC offsetting") != NULL;
+	roof_test_flag_raise(&r->rig.stopped);
 }
 
 static void test_unsupported_groups_refused(void **state)
@@ -664,15 +596,16 @@ static void test_unsupported_groups_refused(void **state)
 	struct run r = {.guest = "api64", .policy = "tuned", .sub = A_TICK_LOOP,
 			.stop_after = 1};
 	open_run(&r);
-	run_until_stopped(&r);
+	model_rig_run_until_stopped(&r.rig);
 	r.checks = r.exits = r.ios = 0;
-	ROOF_OK_OR_FAIL(roof_ep_post(r.ep, on_ep_call, &r), roof_ep_error(r.ep));
-	assert_true(roof_test_flag_wait(&r.stopped, TIMEOUT_MS));
+	ROOF_OK_OR_FAIL(roof_ep_post(r.rig.ep, on_ep_call, &r),
+			roof_ep_error(r.rig.ep));
+	assert_true(roof_test_flag_wait(&r.rig.stopped, MODEL_RIG_TIMEOUT_MS));
 	if (r.checks != 1 || !strstr(r.mismatch, "R8_R15"))
 		fail_msg("read of r8: %u, text \"%s\"", r.checks, r.mismatch);
 	assert_int_equal(r.exits, 1);
 	assert_int_equal(r.ios, 1);
-	close_run(&r);
+	model_rig_close(&r.rig);
 }
 
 int main(void)

@@ -51,6 +51,30 @@ unsigned roof_test_read_gprs(roof_state *s, uint64_t out[16], uint64_t groups)
 	return n;
 }
 
+unsigned roof_test_check_gprs(roof_state *s, uint64_t groups,
+			      const uint64_t want[16], char *report,
+			      size_t size)
+{
+	uint64_t got[16];
+	unsigned n_gprs = roof_test_read_gprs(s, got, groups), bad = 0;
+	size_t n = strnlen(report, size);
+	for (unsigned i = 0; i < n_gprs; i++) {
+		if (got[i] == want[i])
+			continue;
+		bad++;
+		if (n + 1 >= size)
+			continue;
+		n += (size_t)snprintf(report + n, size - n,
+				      "%s=0x%llx (want 0x%llx) ",
+				      roof_test_gpr_name(i),
+				      (unsigned long long)got[i],
+				      (unsigned long long)want[i]);
+		if (n >= size)
+			n = size - 1;
+	}
+	return bad;
+}
+
 /* Page tables: PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000, 2 MiB pages.
  * Entry bits (SDM Vol. 3A, 4.5): P 1, RW 2, PS 0x80. */
 #define PT_PML4 0x1000u

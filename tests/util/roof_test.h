@@ -75,6 +75,12 @@ enum roof_test_gpr { G_AX, G_CX, G_DX, G_BX, G_SP, G_BP, G_SI, G_DI,
 /* Read the GPRs the kernel can transfer (checked accessors): all 16, or
  * the first 8 where r8-r15 are not in `groups`. Returns how many. */
 unsigned roof_test_read_gprs(roof_state *s, uint64_t out[16], uint64_t groups);
+/* Compare those GPRs with want[]: appends "rax=0x1 (want 0x2) " for each
+ * that differs to report (kept NUL-terminated within size). Returns how
+ * many differ. */
+unsigned roof_test_check_gprs(roof_state *s, uint64_t groups,
+			      const uint64_t want[16], char *report,
+			      size_t size);
 const char *roof_test_gpr_name(unsigned i);
 
 #endif
