@@ -25,7 +25,7 @@
 #include "foc_kernel.h"
 #include "x86_arch.h"
 
-#define GUEST_PAGE 4096u
+#define GUEST_PAGE VMX_MODEL_RECORD_GUEST
 #define RECORD_PAGE sizeof(struct foc_vcpu_page)
 #define RECORD_MIN (FOC_VCPU_OFFSET_EXT_STATE + FOC_VMCS_DATA)
 
@@ -84,14 +84,6 @@ static const struct foc_kernel_ops rec_ops = {
 	rec_error,
 };
 
-static const void *rec_guest_mem(void *ctx, uint64_t gpa, uint64_t len)
-{
-	(void)ctx;
-	if (gpa >= GUEST_PAGE || len > GUEST_PAGE - gpa)
-		return NULL;
-	return rec.guest + gpa;
-}
-
 int roof_exit_record_decode_foc(const uint8_t *data, size_t size,
 				roof_state *out, const void **mem,
 				size_t *mem_size)
@@ -105,20 +97,14 @@ int roof_exit_record_decode_foc(const uint8_t *data, size_t size,
 	if (!rec.client &&
 	    !(rec.client = aligned_alloc(64, sizeof *rec.client)))
 		return -1;
-	memset(rec.page, 0, RECORD_PAGE);
-	memcpy(rec.page, data, size < RECORD_PAGE ? size : RECORD_PAGE);
-	memset(rec.guest, 0, GUEST_PAGE);
-	if (size > RECORD_PAGE) {
-		size_t g = size - RECORD_PAGE;
-		memcpy(rec.guest, data + RECORD_PAGE, g < GUEST_PAGE ? g : GUEST_PAGE);
-	}
+	vmx_model_record_split(data, size, rec.page, RECORD_PAGE, rec.guest);
 	rec.tag = size > RECORD_PAGE + GUEST_PAGE &&
 			  data[RECORD_PAGE + GUEST_PAGE] == 1
 		  ? FOC_RESUME_IRQ
 		  : FOC_RESUME_EXIT;
 	memset(&rec.v, 0, sizeof rec.v);
 	roof_core_init(&rec.v, out, 0, &foc_client_hot, rec.client, NULL, NULL);
-	struct vmx_exit_env env = {rec_guest_mem, NULL, NULL};
+	struct vmx_exit_env env = vmx_model_record_exit_env(rec.guest);
 	foc_client_init(rec.client, &rec.v, rec.page, &rec_ops, NULL, &env, false);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		rec.v.implicit[e] = vmx_exit_implicit((roof_exit)e);

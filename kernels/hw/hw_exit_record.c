@@ -5,11 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kvm/vmx_model.h"
 #include "client/hw_client.h"
 #include "hw_exit_record.h"
 #include "x86_arch.h"
 
-#define GUEST_PAGE 4096u
+#define GUEST_PAGE VMX_MODEL_RECORD_GUEST
 
 /* One decoder instance per thread of the fuzzer / replay test. */
 static _Thread_local struct {
@@ -62,14 +63,6 @@ static const struct hw_syscalls rec_sys = {
 	rec_ack, rec_pause, rec_run, rec_config, rec_error, rec_report,
 };
 
-static const void *rec_guest_mem(void *ctx, uint64_t gpa, uint64_t len)
-{
-	(void)ctx;
-	if (gpa >= GUEST_PAGE || len > GUEST_PAGE - gpa)
-		return NULL;
-	return rec.guest + gpa;
-}
-
 int roof_exit_record_decode_hw(const uint8_t *data, size_t size,
 			       roof_state *out, const void **mem,
 			       size_t *mem_size)
@@ -83,17 +76,9 @@ int roof_exit_record_decode_hw(const uint8_t *data, size_t size,
 	if (!rec.guest && !(rec.guest = malloc(GUEST_PAGE)))
 		return -1;
 	hw_client_init(&rec.client, rec.page, &rec_sys, NULL,
-		       (struct vmx_exit_env){rec_guest_mem, NULL, NULL}, true);
-	size_t n = size < sizeof *rec.page ? size : sizeof *rec.page;
-	memset(rec.page, 0, sizeof *rec.page);
-	memcpy(rec.page, data, n);
+		       vmx_model_record_exit_env(rec.guest), true);
+	vmx_model_record_split(data, size, rec.page, sizeof *rec.page, rec.guest);
 	hw_vcpu_state_sanitize(rec.page);
-	memset(rec.guest, 0, GUEST_PAGE);
-	if (size > sizeof *rec.page) {
-		size_t g = size - sizeof *rec.page;
-		memcpy(rec.guest, data + sizeof *rec.page,
-		       g < GUEST_PAGE ? g : GUEST_PAGE);
-	}
 	memset(&rec.v, 0, sizeof rec.v);
 	roof_core_init(&rec.v, out, 0, &hw_client_hot, &rec.client, NULL, NULL);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)

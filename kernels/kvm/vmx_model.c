@@ -90,3 +90,29 @@ struct vmx_exit_env vmx_model_exit_env(struct vmx_hw *h)
 {
 	return (struct vmx_exit_env){env_guest_mem, env_cpuid, h};
 }
+
+void vmx_model_record_split(const uint8_t *data, size_t size, void *page,
+			    size_t page_size,
+			    uint8_t guest[VMX_MODEL_RECORD_GUEST])
+{
+	memset(page, 0, page_size);
+	memcpy(page, data, size < page_size ? size : page_size);
+	memset(guest, 0, VMX_MODEL_RECORD_GUEST);
+	if (size > page_size) {
+		size_t g = size - page_size;
+		memcpy(guest, data + page_size,
+		       g < VMX_MODEL_RECORD_GUEST ? g : VMX_MODEL_RECORD_GUEST);
+	}
+}
+
+static const void *record_guest_mem(void *guest, uint64_t gpa, uint64_t len)
+{
+	if (gpa >= VMX_MODEL_RECORD_GUEST || len > VMX_MODEL_RECORD_GUEST - gpa)
+		return NULL;
+	return (const uint8_t *)guest + gpa;
+}
+
+struct vmx_exit_env vmx_model_record_exit_env(uint8_t *guest)
+{
+	return (struct vmx_exit_env){record_guest_mem, NULL, guest};
+}

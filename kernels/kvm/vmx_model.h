@@ -45,4 +45,18 @@ int vmx_model_vcpu_hw(struct roof_vm *vm, struct roof_vcpu *v,
  * the VM that vCPU hardware h belongs to. */
 struct vmx_exit_env vmx_model_exit_env(struct vmx_hw *h);
 
+/*
+ * The model kernels' test-only exit-record hooks (tests/fuzz/
+ * exit_decoders.h) whose record is the kernel's page, as far as given,
+ * then optionally guest-physical page 0, where the MMIO decode reads the
+ * instruction. record_split copies the bytes into page (page_size bytes)
+ * and guest (one page), zero-padding both; record_exit_env is the VMM's
+ * view of that guest page (no cpuid table).
+ */
+#define VMX_MODEL_RECORD_GUEST 4096u
+void vmx_model_record_split(const uint8_t *data, size_t size, void *page,
+			    size_t page_size,
+			    uint8_t guest[VMX_MODEL_RECORD_GUEST]);
+struct vmx_exit_env vmx_model_record_exit_env(uint8_t *guest);
+
 #endif

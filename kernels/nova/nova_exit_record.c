@@ -20,11 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kvm/vmx_model.h"
 #include "client/nova_client.h"
 #include "x86_arch.h"
 
 #define RECORD_UTCB 4096u
-#define GUEST_PAGE 4096u
+#define GUEST_PAGE VMX_MODEL_RECORD_GUEST
 #define RECORD_MIN (offsetof(struct nova_utcb, exit_reason) + 8)
 
 typedef int (*roof_exit_record_emit)(void *ctx, const char *name,
@@ -70,14 +71,6 @@ static uint8_t rec_set(void *k, bool recall)
 
 static const struct nova_syscalls rec_sys = {rec_create_pt, rec_get, rec_set};
 
-static const void *rec_guest_mem(void *ctx, uint64_t gpa, uint64_t len)
-{
-	(void)ctx;
-	if (gpa >= GUEST_PAGE || len > GUEST_PAGE - gpa)
-		return NULL;
-	return rec.guest + gpa;
-}
-
 int roof_exit_record_decode_nova(const uint8_t *data, size_t size,
 				 roof_state *out, const void **mem,
 				 size_t *mem_size)
@@ -92,14 +85,8 @@ int roof_exit_record_decode_nova(const uint8_t *data, size_t size,
 	size_t client_size = (sizeof *rec.client + 63) & ~(size_t)63;
 	if (!rec.client && !(rec.client = aligned_alloc(64, client_size)))
 		return -1;
-	memset(rec.utcb, 0, RECORD_UTCB);
-	memcpy(rec.utcb, data, size < RECORD_UTCB ? size : RECORD_UTCB);
-	memset(rec.guest, 0, GUEST_PAGE);
-	if (size > RECORD_UTCB) {
-		size_t g = size - RECORD_UTCB;
-		memcpy(rec.guest, data + RECORD_UTCB, g < GUEST_PAGE ? g : GUEST_PAGE);
-	}
-	struct vmx_exit_env env = {rec_guest_mem, NULL, NULL};
+	vmx_model_record_split(data, size, rec.utcb, RECORD_UTCB, rec.guest);
+	struct vmx_exit_env env = vmx_model_record_exit_env(rec.guest);
 	if (nova_client_init(rec.client, rec.utcb, &rec_sys, NULL, &env,
 			     NOVA_POLICY_TUNED))
 		return -1;
