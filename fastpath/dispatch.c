@@ -148,7 +148,7 @@ roof_action roof_dispatch_exit(struct roof_vcpu *v)
 	v->counters.exits++;
 	v->counters.exits_by_reason[reason]++;
 
-	uint64_t need = ((h ? h->mask : 0) | v->implicit[reason]) & ~s->valid;
+	uint64_t need = roof_exit_fetch_mask(v, (roof_exit)reason) & ~s->valid;
 	bool failed = need && v->hot->fetch(v, need) != 0;
 	if (!failed)
 		s->valid |= need;

@@ -108,6 +108,17 @@ static inline void roof_probe_entry(struct roof_vcpu *v)
 	}
 }
 
+/* The groups the dispatch fetches with an exit of `reason` (unless they
+ * came with it): the registered handler's mask, and the groups the backend
+ * itself needs. A backend whose kernel is told in advance what to transfer
+ * per exit (portal MTDs, exit configs, sync-class predictions) asks this. */
+static inline uint64_t roof_exit_fetch_mask(const struct roof_vcpu *v,
+					    roof_exit reason)
+{
+	const struct roof_handler_slot *h = &v->handlers[reason];
+	return (h->set ? h->mask : 0) | v->implicit[reason];
+}
+
 /* Set up the core: state ops bound to the backend's lazy fetch. */
 void roof_core_init(struct roof_vcpu *v, roof_state *state, unsigned id,
 		    const struct roof_backend_hot_ops *hot, void *backend,

@@ -150,9 +150,7 @@ static roof_action foc_deliver_synthetic(struct roof_vcpu *v, roof_exit reason)
 		uint64_t need[ROOF_EXIT_COUNT];
 		for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 			need[e] = c->genode ? foc_client_groups()
-					    : (v->handlers[e].set ? v->handlers[e].mask
-								  : 0) |
-						      v->implicit[e];
+					    : roof_exit_fetch_mask(v, (roof_exit)e);
 		if (foc_kernel_startup(fv->kernel, need)) {
 			backend_error(v, foc_kernel_ops.hw_error(fv->kernel));
 			return dispatch(v);

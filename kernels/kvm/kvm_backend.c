@@ -178,8 +178,7 @@ static void learn_needs(struct roof_vcpu *v)
 		return;
 	for (unsigned r = 0; r < ROOF_EXIT_COUNT; r++)
 		khw_set_need(p->hw, (roof_exit)r,
-			     (v->handlers[r].set ? v->handlers[r].mask : 0) |
-				     v->implicit[r]);
+			     roof_exit_fetch_mask(v, (roof_exit)r));
 	p->needs_known = true;
 }
 

@@ -134,8 +134,7 @@ static void ref_synthetic(struct roof_vcpu *v, roof_exit reason)
 	struct vmx_hw *h = ref_of(v)->hw;
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		vmx_hw_set_need(h, (roof_exit)e,
-				(v->handlers[e].set ? v->handlers[e].mask : 0) |
-					v->implicit[e]);
+				roof_exit_fetch_mask(v, (roof_exit)e));
 	vmx_hw_synthetic(h, reason == ROOF_EXIT_STARTUP);
 	roof_state_begin_exit(v->state, reason, 0);
 	memset(&v->state->info, 0, sizeof v->state->info);

@@ -324,12 +324,10 @@ int hw_client_configure(struct roof_vcpu *v)
 		return ROOF_OK;
 	for (unsigned n = 0; n < 256; n++) {
 		roof_exit r = vmx_exit_unified(n);
-		uint64_t g = 0;
-		if (r != ROOF_EXIT_BACKEND_ERROR && r != ROOF_EXIT_STARTUP) {
-			const struct roof_handler_slot *h = &v->handlers[r];
-			g = ((h->set ? h->mask : 0) | v->implicit[r]) & HW_GROUPS;
-		}
-		c->exit_config[n] = g;
+		c->exit_config[n] = r != ROOF_EXIT_BACKEND_ERROR &&
+						    r != ROOF_EXIT_STARTUP
+					    ? roof_exit_fetch_mask(v, r) & HW_GROUPS
+					    : 0;
 	}
 	int rc = c->sys->vcpu_exit_config(c->kernel_vcpu, c->exit_config);
 	if (rc)

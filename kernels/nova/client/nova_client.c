@@ -174,10 +174,8 @@ uint64_t nova_client_portal_mtd(const struct nova_client *c,
 {
 	if (c->policy == NOVA_POLICY_GENODE)
 		return NOVA_GENODE_PORTAL_MTD;
-	roof_exit e = nova_exit_unified(reason);
-	const struct roof_handler_slot *h = &v->handlers[e];
-	uint64_t mask = h->set ? h->mask : 0;
-	return (mask | v->implicit[e]) & ROOF_G_VALID_BITS;
+	return roof_exit_fetch_mask(v, nova_exit_unified(reason)) &
+	       ROOF_G_VALID_BITS;
 }
 
 int nova_client_create_portals(struct nova_client *c, const struct roof_vcpu *v)
