@@ -250,20 +250,7 @@ static roof_action x86_startup(roof_vcpu *cpu, roof_state *st, void *p)
 {
 	(void)cpu;
 	struct ctx *c = p;
-	struct roof_segment data = {0, 0x93, 0xffff, 0};
-	roof_set_flags(st, 2);
-	roof_set_ip(st, 0xfff0);
-	roof_set_cr0(st, 0x10);
-	roof_set_cs(st, (struct roof_segment){0xf000, 0x93, 0xffff, 0xffff0000});
-	roof_set_ss(st, data);
-	roof_set_es(st, data);
-	roof_set_ds(st, data);
-	roof_set_fs(st, data);
-	roof_set_gs(st, data);
-	roof_set_tr(st, (struct roof_segment){0, 0x8b, 0xffff, 0});
-	roof_set_ldtr(st, (struct roof_segment){0, 0x1000, 0xffff, 0});
-	roof_set_gdtr(st, (struct roof_dtr){0xffff, 0, 0});
-	roof_set_idtr(st, (struct roof_dtr){0xffff, 0, 0});
+	roof_test_set_real_mode(st);
 	roof_set_tsc_aux(st, c->tsc_aux);
 	return ROOF_RESUME;
 }

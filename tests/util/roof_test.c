@@ -132,6 +132,24 @@ void roof_test_set_long_mode(roof_state *s, uint64_t rip, uint64_t rdi)
 	roof_set_di(s, rdi);
 }
 
+void roof_test_set_real_mode(roof_state *s)
+{
+	struct roof_segment data = {0, 0x93, 0xffff, 0};
+	roof_set_flags(s, 2);
+	roof_set_ip(s, 0xfff0);
+	roof_set_cr0(s, 0x10);
+	roof_set_cs(s, (struct roof_segment){0xf000, 0x93, 0xffff, 0xffff0000});
+	roof_set_ss(s, data);
+	roof_set_es(s, data);
+	roof_set_ds(s, data);
+	roof_set_fs(s, data);
+	roof_set_gs(s, data);
+	roof_set_tr(s, (struct roof_segment){0, 0x8b, 0xffff, 0});
+	roof_set_ldtr(s, (struct roof_segment){0, 0x1000, 0xffff, 0});
+	roof_set_gdtr(s, (struct roof_dtr){0xffff, 0, 0});
+	roof_set_idtr(s, (struct roof_dtr){0xffff, 0, 0});
+}
+
 void roof_test_flag_init(struct roof_test_flag *f)
 {
 	pthread_mutex_init(&f->lock, NULL);

@@ -55,6 +55,10 @@ void roof_test_guest_vm(roof_vm *vm, const char *name, void **ram);
 /* Enter long mode at rip with rdi = arg: for a STARTUP handler. */
 void roof_test_set_long_mode(roof_state *s, uint64_t rip, uint64_t rdi);
 uint64_t roof_test_long_mode_mask(void);
+/* Real mode at the reset vector f000:fff0 with 64 KiB data segments: the
+ * flags, ip, cr0, segment and table registers of Genode's Vcpu::_cpu_init
+ * (the x86 reset state; its rdx and dr7 are the caller's). */
+void roof_test_set_real_mode(roof_state *s);
 
 /* A one-shot flag a handler raises and the test waits for. */
 struct roof_test_flag {
