@@ -287,6 +287,8 @@ size_t roof_format_hex(uint64_t v, char *out, size_t size);
 
 /* Reset bookkeeping at a new exit: nothing valid, nothing dirty. */
 void roof_state_begin_exit(roof_state *s, roof_exit reason, uint64_t delivered);
+/* Begin a BACKEND_ERROR exit whose info holds nothing but the text `why`. */
+void roof_state_begin_error(roof_state *s, const char *why);
 
 /* Slow path of the accessors: a group was not fetched. Serves a lazy fetch,
  * or, in checked mode, calls ops->fatal naming the register and the exit. */

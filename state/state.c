@@ -278,6 +278,13 @@ void roof_state_begin_exit(roof_state *s, roof_exit reason, uint64_t delivered)
 	s->info.error = 0;
 }
 
+void roof_state_begin_error(roof_state *s, const char *why)
+{
+	roof_state_begin_exit(s, ROOF_EXIT_BACKEND_ERROR, 0);
+	__builtin_memset(&s->info, 0, sizeof s->info);
+	s->info.error = why;
+}
+
 void roof_state_miss(roof_state *s, uint64_t group, const char *reg)
 {
 	if (s->mode & ROOF_MODE_CHECK) {

@@ -327,6 +327,16 @@ static void test_unhandled_exits(void **state)
 		assert_int_equal(roof_dispatch_exit(&r->v), ROOF_RESUME);
 		assert_int_equal(r->s->info.io.data, ins[i].data);
 	}
+	/* a backend's failure: BACKEND_ERROR, nothing valid, info only the text */
+	roof_state_begin_exit(r->s, ROOF_EXIT_IO, ROOF_G_ACDB);
+	r->s->info.io.port = 0x10;
+	r->s->info.native = 30;
+	roof_state_begin_error(r->s, "kernel said no");
+	assert_int_equal(r->s->exit_reason, ROOF_EXIT_BACKEND_ERROR);
+	assert_int_equal(r->s->valid, 0);
+	assert_int_equal(r->s->info.io.port, 0);
+	assert_int_equal(r->s->info.native, 0);
+	assert_string_equal(r->s->info.error, "kernel said no");
 	/* an out-of-range reason from a backend is turned into an error */
 	roof_state_begin_exit(r->s, (roof_exit)99, 0);
 	assert_int_equal(roof_dispatch_exit(&r->v), ROOF_STOP);

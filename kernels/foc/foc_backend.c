@@ -82,13 +82,6 @@ static roof_action dispatch(struct roof_vcpu *v)
 	return act;
 }
 
-static void backend_error(struct roof_vcpu *v, const char *why)
-{
-	roof_state_begin_exit(v->state, ROOF_EXIT_BACKEND_ERROR, 0);
-	memset(&v->state->info, 0, sizeof v->state->info);
-	v->state->info.error = why;
-}
-
 /* A failed resume: the client prepared a BACKEND_ERROR exit. The vCPU goes
  * on only if the hardware did not fail and the handler resumes. */
 static int failed_resume(struct roof_vcpu *v, int rc, bool *go_on)
@@ -152,7 +145,8 @@ static roof_action foc_deliver_synthetic(struct roof_vcpu *v, roof_exit reason)
 			need[e] = c->genode ? foc_client_groups()
 					    : roof_exit_fetch_mask(v, (roof_exit)e);
 		if (foc_kernel_startup(fv->kernel, need)) {
-			backend_error(v, foc_kernel_ops.hw_error(fv->kernel));
+			roof_state_begin_error(v->state,
+					       foc_kernel_ops.hw_error(fv->kernel));
 			return dispatch(v);
 		}
 		foc_client_startup(c);

@@ -150,11 +150,8 @@ static void configure(struct roof_vcpu *v)
 /* A BACKEND_ERROR exit with the kernel's text, dispatched; returns rc. */
 static int failed_exit(struct roof_vcpu *v, int rc, const char *text)
 {
-	roof_state *s = v->state;
 	roof_vcpu_fail(v, rc, "hw: %s", text);
-	roof_state_begin_exit(s, ROOF_EXIT_BACKEND_ERROR, 0);
-	memset(&s->info, 0, sizeof s->info);
-	s->info.error = text;
+	roof_state_begin_error(v->state, text);
 	roof_dispatch_exit(v);
 	return rc;
 }

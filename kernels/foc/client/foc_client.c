@@ -542,10 +542,7 @@ void foc_client_startup(struct foc_client *c)
 
 static void fail_exit(struct foc_client *c, const char *why)
 {
-	roof_state *s = c->v->state;
-	roof_state_begin_exit(s, ROOF_EXIT_BACKEND_ERROR, 0);
-	__builtin_memset(&s->info, 0, sizeof s->info);
-	s->info.error = why;
+	roof_state_begin_error(c->v->state, why);
 }
 
 /* A well-behaved kernel clears the pending flag at the first receive;

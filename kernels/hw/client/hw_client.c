@@ -367,9 +367,7 @@ int hw_client_begin_exit(struct roof_vcpu *v, roof_exit synthetic)
 	c->sys->signal_ack(c->kernel_vcpu);
 	int rc = c->sys->vcpu_pause(c->kernel_vcpu, 0);
 	if (rc) {
-		roof_state_begin_exit(s, ROOF_EXIT_BACKEND_ERROR, 0);
-		__builtin_memset(&s->info, 0, sizeof s->info);
-		s->info.error = c->sys->error(c->kernel_vcpu);
+		roof_state_begin_error(s, c->sys->error(c->kernel_vcpu));
 		c->native = 0;
 		c->stored = false;
 		return rc;
