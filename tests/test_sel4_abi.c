@@ -119,7 +119,8 @@ static void fake_report(void *k, int err, const char *text)
 
 static const struct sel4_kernel_ops fake_ops = {
 	fake_vmenter, fake_read, fake_write, fake_write_registers, fake_signal,
-	fake_mem, fake_cpuid, fake_timestamp, fake_error, fake_report};
+	fake_timestamp, fake_error, fake_report};
+static const struct vmx_exit_env fake_env = {fake_mem, fake_cpuid, NULL};
 
 static struct roof_vcpu vcpu;
 static roof_state state __attribute__((aligned(64)));
@@ -151,7 +152,8 @@ static void fake_reset(enum sel4_policy policy)
 	fk.result = SEL4_VMENTER_RESULT_FAULT;
 	fk.ran = true;
 	roof_core_init(&vcpu, &state, 0, &sel4_client_hot, &client, NULL, NULL);
-	sel4_client_init(&client, &vcpu, policy, &fake_ops, NULL, &fk.ipc);
+	sel4_client_init(&client, &vcpu, policy, &fake_ops, NULL, &fake_env,
+			 &fk.ipc);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		vcpu.implicit[e] = sel4_client_implicit(policy, (roof_exit)e);
 	vcpu.force_hop = policy == SEL4_POLICY_GENODE;

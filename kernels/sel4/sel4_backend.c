@@ -44,8 +44,9 @@ static int sel4_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 	enum sel4_policy policy = vmx_model_of(vm)->policy == VMX_MODEL_GENODE
 					  ? SEL4_POLICY_GENODE
 					  : SEL4_POLICY_TUNED;
+	struct vmx_exit_env env = vmx_model_exit_env(sel4_kernel_hw(s->kernel));
 	sel4_client_init(&s->client, v, policy, &sel4_kernel_ops, s->kernel,
-			 sel4_kernel_ipc(s->kernel));
+			 &env, sel4_kernel_ipc(s->kernel));
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		v->implicit[e] = sel4_client_implicit(policy, (roof_exit)e);
 	v->hot = &sel4_client_hot;

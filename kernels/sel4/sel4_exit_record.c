@@ -141,7 +141,7 @@ static void rec_report(void *k, int err, const char *text)
 
 static const struct sel4_kernel_ops rec_ops = {
 	rec_vmenter, rec_read, rec_write, rec_write_registers, rec_signal,
-	rec_mem, rec_cpuid, rec_timestamp, rec_error, rec_report};
+	rec_timestamp, rec_error, rec_report};
 
 int roof_exit_record_decode_sel4(const uint8_t *data, size_t size,
 				 roof_state *out, const void **mem,
@@ -165,8 +165,9 @@ int roof_exit_record_decode_sel4(const uint8_t *data, size_t size,
 	rec.error = "sel4 record: the VM entry failed (a record carries no "
 		    "kernel text)";
 	roof_core_init(&rec.v, out, 0, &sel4_client_hot, &rec.client, NULL, NULL);
+	struct vmx_exit_env env = {rec_mem, rec_cpuid, NULL};
 	sel4_client_init(&rec.client, &rec.v, SEL4_POLICY_TUNED, &rec_ops, NULL,
-			 rec.ipc);
+			 &env, rec.ipc);
 	rec.client.masks_written = true; /* nothing to write into a record */
 	rec.client.entry_set = 7;
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)

@@ -479,17 +479,6 @@ static void sys_signal(void *kp)
 	atomic_store(&k->notification, true);
 }
 
-static const void *host_guest_mem(void *kp, uint64_t gpa, uint64_t len)
-{
-	return vmx_hw_guest(((struct sel4_kernel *)kp)->hw, gpa, len);
-}
-
-static void host_cpuid(void *kp, uint32_t leaf, uint32_t subleaf,
-		       uint32_t out[4])
-{
-	vmx_hw_cpuid(((struct sel4_kernel *)kp)->hw, leaf, subleaf, out);
-}
-
 /* Genode's tsc is Trace::timestamp(), an rdtsc: on seL4 the guest's TSC
  * too (no TSC offsetting). The substrate's guest TSC runs at a fixed
  * offset from the host's (KVM's TSC offset; it would change only if the
@@ -527,8 +516,6 @@ const struct sel4_kernel_ops sel4_kernel_ops = {
 	.write_vmcs = sys_write_vmcs,
 	.write_registers = sys_write_registers,
 	.signal = sys_signal,
-	.guest_mem = host_guest_mem,
-	.cpuid = host_cpuid,
 	.timestamp = host_timestamp,
 	.error = host_error,
 	.report = host_report,
@@ -580,6 +567,11 @@ void sel4_kernel_destroy(struct sel4_kernel *k)
 struct sel4_ipc_buffer *sel4_kernel_ipc(struct sel4_kernel *k)
 {
 	return k->ipc;
+}
+
+struct vmx_hw *sel4_kernel_hw(struct sel4_kernel *k)
+{
+	return k->hw;
 }
 
 int sel4_kernel_thread_init(struct sel4_kernel *k)

@@ -21,6 +21,8 @@ void sel4_kernel_destroy(struct sel4_kernel *k);
 /* The system calls, for the client (sel4_abi.h). */
 extern const struct sel4_kernel_ops sel4_kernel_ops;
 struct sel4_ipc_buffer *sel4_kernel_ipc(struct sel4_kernel *k);
+/* The vCPU's hardware (for the VMM's guest memory and cpuid table). */
+struct vmx_hw *sel4_kernel_hw(struct sel4_kernel *k);
 
 /* On the vCPU thread, once. */
 int sel4_kernel_thread_init(struct sel4_kernel *k);

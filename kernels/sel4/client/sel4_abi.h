@@ -158,11 +158,10 @@ struct sel4_kernel_ops {
 	int (*write_registers)(void *k, const struct sel4_vcpu_context *regs);
 	/* seL4_Signal on the vCPU thread's bound notification (the recall). */
 	void (*signal)(void *k);
-	/* Not system calls: the VMM's own mapping of guest memory, its cpuid
-	 * policy table, the host timestamp (Genode: Trace::timestamp()), and
-	 * the text of the kernel's last refusal (a debug kernel's userError). */
-	const void *(*guest_mem)(void *k, uint64_t gpa, uint64_t len);
-	void (*cpuid)(void *k, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+	/* Not system calls: the host timestamp (Genode: Trace::timestamp())
+	 * and the text of the kernel's last refusal (a debug kernel's
+	 * userError). The VMM's own guest mapping and cpuid policy table
+	 * come with the client's struct vmx_exit_env. */
 	uint64_t (*timestamp)(void *k);
 	const char *(*error)(void *k);
 	/* The host's error record of this vCPU (roof_vcpu_error()). */

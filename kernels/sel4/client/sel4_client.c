@@ -508,19 +508,6 @@ static int cs_field(struct sel4_client *c, unsigned part, uint64_t *out)
 	return ROOF_OK;
 }
 
-static const void *guest_mem(void *ctx, uint64_t gpa, uint64_t len)
-{
-	struct sel4_client *c = ctx;
-	return c->ops->guest_mem(c->k, gpa, len);
-}
-
-static void cpuid_policy(void *ctx, uint32_t leaf, uint32_t subleaf,
-			 uint32_t out[4])
-{
-	struct sel4_client *c = ctx;
-	c->ops->cpuid(c->k, leaf, subleaf, out);
-}
-
 static int decode_fail(struct sel4_client *c, const char *why)
 {
 	roof_state *s = c->v->state;
@@ -551,7 +538,8 @@ static int prefetch(struct sel4_client *c, roof_exit reason)
 	enum x86_mode mode = x86_mode_of(s->cr0, s->efer, (uint16_t)ar);
 	if (mode != X86_MODE64 && (rc = cs_field(c, SF_PART_BASE, &base)))
 		return rc;
-	struct x86_paging pg = {s->cr0, s->cr3, s->cr4, s->efer, guest_mem, c};
+	struct x86_paging pg = {s->cr0, s->cr3, s->cr4, s->efer, c->env.mem,
+				c->env.ctx};
 	uint8_t bytes[15];
 	unsigned got = x86_read_linear(&pg, base + s->ip, bytes, sizeof bytes);
 	struct x86_insn i;
@@ -593,8 +581,7 @@ static int hot_decode(struct roof_vcpu *v)
 			decode_fail(c, c->msg);
 		return -1;
 	}
-	struct vmx_exit_env env = {guest_mem, cpuid_policy, c};
-	rc = vmx_exit_decode(s, &rec, &env, &c->ctx);
+	rc = vmx_exit_decode(s, &rec, &c->env, &c->ctx);
 	s->valid &= ~c->partial;
 	c->partial = 0;
 	return rc;
@@ -837,13 +824,15 @@ uint64_t sel4_client_implicit(enum sel4_policy policy, roof_exit reason)
 /* ---- entering and returning ---------------------------------------------------------------- */
 void sel4_client_init(struct sel4_client *c, struct roof_vcpu *v,
 		      enum sel4_policy policy, const struct sel4_kernel_ops *ops,
-		      void *kernel, struct sel4_ipc_buffer *ipc)
+		      void *kernel, const struct vmx_exit_env *env,
+		      struct sel4_ipc_buffer *ipc)
 {
 	__builtin_memset(c, 0, sizeof *c);
 	c->v = v;
 	c->policy = policy;
 	c->ops = ops;
 	c->k = kernel;
+	c->env = *env;
 	c->ipc = ipc;
 	c->native = SEL4_VMEXIT_STARTUP;
 }

@@ -69,6 +69,7 @@ struct sel4_client {
 	const struct sel4_kernel_ops *ops;
 	void *k;
 	struct sel4_ipc_buffer *ipc;
+	struct vmx_exit_env env; /* the VMM's own guest mapping, cpuid table */
 
 	/* The MRs of the last return, copied before any ReadVMCS reply
 	 * overwrites MR0 (invokeReadVMCS answers in MR0). */
@@ -107,7 +108,8 @@ struct sel4_client {
 
 void sel4_client_init(struct sel4_client *c, struct roof_vcpu *v,
 		      enum sel4_policy policy, const struct sel4_kernel_ops *ops,
-		      void *kernel, struct sel4_ipc_buffer *ipc);
+		      void *kernel, const struct vmx_exit_env *env,
+		      struct sel4_ipc_buffer *ipc);
 
 /* The hot operations (fetch, writeback, decode, finish) the dispatch
  * calls; v->backend must point at the sel4_client. */
