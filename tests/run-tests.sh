@@ -29,7 +29,14 @@ for bin in "$T"/test_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
 	case "$per_kernel" in
-	*" $name "*) for k in $kernels; do run_suite "$name" "$k"; done ;;
+	*" $name "*)
+		for k in $kernels; do
+			# vmxref is a test harness, not a kernel with native exit
+			# records: its decode is the shared fastpath/vmx_exit.c the
+			# four model hooks already run
+			[ "$name/$k" = test_api_exit_records/vmxref ] && continue
+			run_suite "$name" "$k"
+		done ;;
 	*) run_suite "$name" kvm ;;
 	esac
 done

@@ -70,8 +70,12 @@ static int copy_seeds(const char *dir)
 	for (unsigned i = 0; i < 24; i++) {
 		uint32_t native = 64 + rng_below(&s, 4096);
 		copy_random_plan(&p, &s, native);
-		len = copy_input_encode(&p, copy_random_mask(&s, &p), rng_next(&s),
-					buf, sizeof buf);
+		/* one after the other: argument order is unspecified (C11
+		 * 6.5.2.2), so two generator calls in one call made the files
+		 * depend on the compiler; this is the order clang used */
+		uint64_t mask = copy_random_mask(&s, &p);
+		uint64_t seed = rng_next(&s);
+		len = copy_input_encode(&p, mask, seed, buf, sizeof buf);
 		snprintf(name, sizeof name, "random-%02u", i);
 		if (len && write_file(dir, name, buf, len) == 0)
 			n++;
