@@ -12,6 +12,37 @@
 #include "roof_test.h"
 #include "x86_arch.h"
 
+/* ---- the page's translation, one group at a time ---------------------------- */
+/* The page's transfer plan (the client builds its own at init). */
+static const struct roof_transfer_plan *page_plan(void)
+{
+	static struct roof_transfer_plan plan;
+	static bool built;
+	if (!built) {
+		assert_int_equal(hw_vcpu_state_plan_init(&plan), 0);
+		built = true;
+	}
+	return &plan;
+}
+
+static bool hw_group_charged(const struct hw_vcpu_state *p, unsigned bit)
+{
+	return hw_page_charged(p, UINT64_C(1) << bit) != 0;
+}
+
+static void hw_group_to_page(struct hw_vcpu_state *p, const roof_state *s,
+			     unsigned bit, uint64_t tsc_offset_seen)
+{
+	hw_state_to_page(page_plan(), p, s, UINT64_C(1) << bit,
+			 tsc_offset_seen);
+}
+
+static void hw_group_to_state(const struct hw_vcpu_state *p, roof_state *s,
+			      unsigned bit)
+{
+	hw_page_to_state(page_plan(), p, s, UINT64_C(1) << bit);
+}
+
 /* ---- a fake hw kernel ------------------------------------------------------ */
 struct fake_kernel {
 	struct hw_vcpu_state *page;
@@ -112,8 +143,11 @@ static struct rig *rig_new(bool tuned)
 	memset(r->page, 0, sizeof *r->page);
 	memset(r->state, 0, sizeof *r->state);
 	r->kernel.page = r->page;
-	hw_client_init(&r->client, r->page, &fake_syscalls, &r->kernel,
-		       (struct vmx_exit_env){NULL, NULL, NULL}, tuned);
+	assert_int_equal(hw_client_init(&r->client, r->page, &fake_syscalls,
+					&r->kernel,
+					(struct vmx_exit_env){NULL, NULL, NULL},
+					tuned),
+			 0);
 	roof_core_init(&r->v, r->state, 0, &hw_client_hot, &r->client, NULL,
 		       NULL);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)

@@ -96,9 +96,15 @@ static int hw_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 	hv->page = page;
 	hv->core = v;
 	hw_kernel_init(&hv->kernel, hv->cpu, page, &v->counters, cpu_id, tuned);
-	hw_client_init(&hv->client, page, &hw_syscalls, hv,
-		       vmx_model_exit_env(hv->cpu),
-		       tuned);
+	rc = hw_client_init(&hv->client, page, &hw_syscalls, hv,
+			    vmx_model_exit_env(hv->cpu), tuned);
+	if (rc) {
+		const char *why = hv->client.error; /* a static text */
+		vmx_hw_destroy(hv->cpu);
+		free(page);
+		free(hv);
+		return roof_vm_fail(vm, rc, "%s", why);
+	}
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		v->implicit[e] = hw_client_implicit((roof_exit)e);
 	v->hot = &hw_client_hot;

@@ -75,8 +75,9 @@ int roof_exit_record_decode_hw(const uint8_t *data, size_t size,
 		return -1;
 	if (!rec.guest && !(rec.guest = malloc(GUEST_PAGE)))
 		return -1;
-	hw_client_init(&rec.client, rec.page, &rec_sys, NULL,
-		       vmx_model_record_exit_env(rec.guest), true);
+	if (hw_client_init(&rec.client, rec.page, &rec_sys, NULL,
+			   vmx_model_record_exit_env(rec.guest), true))
+		return -1;
 	vmx_model_record_split(data, size, rec.page, sizeof *rec.page, rec.guest);
 	hw_vcpu_state_sanitize(rec.page);
 	memset(&rec.v, 0, sizeof rec.v);
@@ -104,9 +105,12 @@ struct seed {
 static void seed_init(struct seed *r, uint32_t reason)
 {
 	roof_state *s = aligned_alloc(64, sizeof *s);
+	struct roof_transfer_plan plan;
 	memset(r, 0, sizeof *r);
-	if (!s)
+	if (!s || hw_vcpu_state_plan_init(&plan)) {
+		free(s);
 		return;
+	}
 	memset(s, 0, sizeof *s);
 	struct roof_segment data = {0, 0x93, 0xffff, 0};
 	s->es = s->ds = s->fs = s->gs = s->ss = s->cs = data;
@@ -120,9 +124,7 @@ static void seed_init(struct seed *r, uint32_t reason)
 	s->bx = 0x200;
 	s->cx = 0x4b564d00u;
 	s->fpu_size = HW_FPU_CONTEXT_SIZE;
-	for (unsigned b = 0; b < ROOF_GB_LIMIT; b++)
-		if (HW_GROUPS & (UINT64_C(1) << b))
-			hw_group_to_page(&r->page, s, b, 0);
+	hw_state_to_page(&plan, &r->page, s, HW_GROUPS, 0);
 	r->page.exit_reason = reason;
 	free(s);
 }

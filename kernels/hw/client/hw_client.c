@@ -6,39 +6,11 @@
  * Kernel::vcpu_run() if fn returned true. Everything else - storing the
  * state into the page and loading the charged fields - is in the kernel
  * (src/core/spec/x86_64/kernel/vcpu.cc, vmx.cc). This client adds what
- * the unified API needs: the page <-> roof_state translation, the VMX exit
- * decode and completion, and (tuned) the exit config.
+ * the unified API needs: the page <-> roof_state translation (through the
+ * page's transfer plan, hw_vcpu_state.c), the VMX exit decode and
+ * completion, and (tuned) the exit config.
  */
 #include "hw_client.h"
-
-/* Every Register of Vcpu_state, in header order. */
-#define HW_REGS(X)                                                          \
-	X(ax) X(cx) X(dx) X(bx) X(bp) X(si) X(di) X(sp) X(ip) X(ip_len)      \
-	X(flags) X(es) X(ds) X(fs) X(gs) X(cs) X(ss) X(tr) X(ldtr) X(gdtr)   \
-	X(idtr) X(cr0) X(cr2) X(cr3) X(cr4) X(dr7) X(sysenter_ip)            \
-	X(sysenter_sp) X(sysenter_cs) X(qual_primary) X(qual_secondary)      \
-	X(ctrl_primary) X(ctrl_secondary) X(inj_info) X(inj_error)           \
-	X(intr_state) X(actv_state) X(tsc) X(tsc_offset) X(tsc_aux) X(efer)  \
-	X(pdpte_0) X(pdpte_1) X(pdpte_2) X(pdpte_3) X(r8) X(r9) X(r10)       \
-	X(r11) X(r12) X(r13) X(r14) X(r15) X(star) X(lstar) X(cstar)         \
-	X(fmask) X(kernel_gs_base) X(tpr) X(tpr_threshold) X(xcr0) X(xss)
-
-void hw_vcpu_state_discharge(struct hw_vcpu_state *s)
-{
-#define DISCHARGE(r) s->r.charged = false;
-	HW_REGS(DISCHARGE)
-#undef DISCHARGE
-	s->fpu.charged = false;
-}
-
-void hw_vcpu_state_sanitize(struct hw_vcpu_state *s)
-{
-	/* read each flag as a byte (char may alias anything), store a bool */
-#define SANE(r) s->r.charged = *(const unsigned char *)&s->r.charged != 0;
-	HW_REGS(SANE)
-#undef SANE
-	s->fpu.charged = *(const unsigned char *)&s->fpu.charged != 0;
-}
 
 uint64_t hw_client_implicit(roof_exit reason)
 {
@@ -61,241 +33,10 @@ static void report(struct hw_client *c, int err, const char *msg)
 		c->sys->report(c->kernel_vcpu, err, msg);
 }
 
-/* ---- page <-> roof_state, group by group ------------------------------------ */
-#define C(r) (p->r.charged)
-
-bool hw_group_charged(const struct hw_vcpu_state *p, unsigned bit)
-{
-	switch (bit) {
-	case ROOF_GB_ACDB: return C(ax) && C(cx) && C(dx) && C(bx);
-	case ROOF_GB_EBSD: return C(bp) && C(si) && C(di);
-	case ROOF_GB_ESP: return C(sp);
-	case ROOF_GB_EIP: return C(ip) && C(ip_len);
-	case ROOF_GB_EFL: return C(flags);
-	case ROOF_GB_ESDS: return C(es) && C(ds);
-	case ROOF_GB_FSGS: return C(fs) && C(gs);
-	case ROOF_GB_CSSS: return C(cs) && C(ss);
-	case ROOF_GB_TR: return C(tr);
-	case ROOF_GB_LDTR: return C(ldtr);
-	case ROOF_GB_GDTR: return C(gdtr);
-	case ROOF_GB_IDTR: return C(idtr);
-	case ROOF_GB_CR: return C(cr0) && C(cr2) && C(cr3) && C(cr4);
-	case ROOF_GB_DR: return C(dr7);
-	case ROOF_GB_SYS:
-		return C(sysenter_ip) && C(sysenter_sp) && C(sysenter_cs);
-	case ROOF_GB_QUAL: return C(qual_primary) && C(qual_secondary);
-	case ROOF_GB_CTRL: return C(ctrl_primary) && C(ctrl_secondary);
-	case ROOF_GB_INJ: return C(inj_info) && C(inj_error);
-	case ROOF_GB_STA: return C(intr_state) && C(actv_state);
-	case ROOF_GB_TSC: return C(tsc) && C(tsc_offset);
-	case ROOF_GB_EFER: return C(efer);
-	case ROOF_GB_PDPTE:
-		return C(pdpte_0) && C(pdpte_1) && C(pdpte_2) && C(pdpte_3);
-	case ROOF_GB_R8_R15:
-		return C(r8) && C(r9) && C(r10) && C(r11) && C(r12) &&
-		       C(r13) && C(r14) && C(r15);
-	case ROOF_GB_SYSCALL:
-		return C(star) && C(lstar) && C(cstar) && C(fmask) &&
-		       C(kernel_gs_base);
-	case ROOF_GB_TPR: return C(tpr) && C(tpr_threshold);
-	case ROOF_GB_TSC_AUX: return C(tsc_aux);
-	case ROOF_GB_XSAVE: return C(xcr0) && C(xss);
-	case ROOF_GB_FPU: return p->fpu.charged;
-	default: return false;
-	}
-}
-#undef C
-
-static struct roof_segment seg_in(const struct hw_reg_segment *r)
-{
-	return (struct roof_segment){r->value.sel, r->value.ar, r->value.limit,
-				     r->value.base};
-}
-
-static struct roof_dtr dtr_in(const struct hw_reg_range *r)
-{
-	return (struct roof_dtr){r->value.limit, 0, r->value.base};
-}
-
-/* Raw copies: the caller owns the valid/dirty bookkeeping. */
-void hw_group_to_state(const struct hw_vcpu_state *p, roof_state *s,
-		       unsigned bit)
-{
-#define V(r) (p->r.value)
-	switch (bit) {
-	case ROOF_GB_ACDB:
-		s->ax = V(ax); s->cx = V(cx); s->dx = V(dx); s->bx = V(bx);
-		break;
-	case ROOF_GB_EBSD: s->bp = V(bp); s->si = V(si); s->di = V(di); break;
-	case ROOF_GB_ESP: s->sp = V(sp); break;
-	case ROOF_GB_EIP: s->ip = V(ip); s->ip_len = V(ip_len); break;
-	case ROOF_GB_EFL: s->flags = V(flags); break;
-	case ROOF_GB_ESDS: s->es = seg_in(&p->es); s->ds = seg_in(&p->ds); break;
-	case ROOF_GB_FSGS: s->fs = seg_in(&p->fs); s->gs = seg_in(&p->gs); break;
-	case ROOF_GB_CSSS: s->cs = seg_in(&p->cs); s->ss = seg_in(&p->ss); break;
-	case ROOF_GB_TR: s->tr = seg_in(&p->tr); break;
-	case ROOF_GB_LDTR: s->ldtr = seg_in(&p->ldtr); break;
-	case ROOF_GB_GDTR: s->gdtr = dtr_in(&p->gdtr); break;
-	case ROOF_GB_IDTR: s->idtr = dtr_in(&p->idtr); break;
-	case ROOF_GB_CR:
-		s->cr0 = V(cr0); s->cr2 = V(cr2); s->cr3 = V(cr3);
-		s->cr4 = V(cr4);
-		break;
-	case ROOF_GB_DR: s->dr7 = V(dr7); break;
-	case ROOF_GB_SYS:
-		s->sysenter_cs = V(sysenter_cs);
-		s->sysenter_sp = V(sysenter_sp);
-		s->sysenter_ip = V(sysenter_ip);
-		break;
-	case ROOF_GB_QUAL:
-		s->qual_primary = V(qual_primary);
-		s->qual_secondary = V(qual_secondary);
-		break;
-	case ROOF_GB_CTRL:
-		s->ctrl_primary = V(ctrl_primary);
-		s->ctrl_secondary = V(ctrl_secondary);
-		break;
-	case ROOF_GB_INJ: s->inj_info = V(inj_info); s->inj_error = V(inj_error);
-		break;
-	case ROOF_GB_STA:
-		s->intr_state = V(intr_state);
-		s->actv_state = V(actv_state);
-		break;
-	case ROOF_GB_TSC: s->tsc = V(tsc); s->tsc_offset = V(tsc_offset); break;
-	case ROOF_GB_EFER: s->efer = V(efer); break;
-	case ROOF_GB_PDPTE:
-		s->pdpte[0] = V(pdpte_0); s->pdpte[1] = V(pdpte_1);
-		s->pdpte[2] = V(pdpte_2); s->pdpte[3] = V(pdpte_3);
-		break;
-	case ROOF_GB_R8_R15:
-		s->r8 = V(r8); s->r9 = V(r9); s->r10 = V(r10); s->r11 = V(r11);
-		s->r12 = V(r12); s->r13 = V(r13); s->r14 = V(r14);
-		s->r15 = V(r15);
-		break;
-	case ROOF_GB_SYSCALL:
-		s->star = V(star); s->lstar = V(lstar); s->cstar = V(cstar);
-		s->fmask = V(fmask); s->kernel_gs_base = V(kernel_gs_base);
-		break;
-	case ROOF_GB_TPR: s->tpr = V(tpr); s->tpr_threshold = V(tpr_threshold);
-		break;
-	case ROOF_GB_TSC_AUX: s->tsc_aux = V(tsc_aux); break;
-	case ROOF_GB_XSAVE: s->xcr0 = V(xcr0); s->xss = V(xss); break;
-	case ROOF_GB_FPU: {
-		uint64_t n = p->fpu.state_size;
-		if (n > ROOF_FPU_SIZE)
-			n = ROOF_FPU_SIZE;
-		__builtin_memcpy(s->fpu, p->fpu.buffer, n);
-		__builtin_memset(s->fpu + n, 0, ROOF_FPU_SIZE - n);
-		s->fpu_size = (uint32_t)n;
-		break;
-	}
-	default:
-		break;
-	}
-#undef V
-}
-
-#define CHARGE(r, v) (p->r.value = (v), p->r.charged = true)
-
-static void seg_out(struct hw_reg_segment *r, const struct roof_segment *g)
-{
-	r->value = (struct hw_segment){g->sel, g->ar, g->limit, g->base};
-	r->charged = true;
-}
-
-static void dtr_out(struct hw_reg_range *r, const struct roof_dtr *d)
-{
-	r->value = (struct hw_range){d->limit, d->base};
-	r->charged = true;
-}
-
-void hw_group_to_page(struct hw_vcpu_state *p, const roof_state *s,
-		      unsigned bit, uint64_t tsc_offset_seen)
-{
-	switch (bit) {
-	case ROOF_GB_ACDB:
-		CHARGE(ax, s->ax); CHARGE(cx, s->cx); CHARGE(dx, s->dx);
-		CHARGE(bx, s->bx);
-		break;
-	case ROOF_GB_EBSD:
-		CHARGE(bp, s->bp); CHARGE(si, s->si); CHARGE(di, s->di);
-		break;
-	case ROOF_GB_ESP: CHARGE(sp, s->sp); break;
-	case ROOF_GB_EIP: CHARGE(ip, s->ip); CHARGE(ip_len, s->ip_len); break;
-	case ROOF_GB_EFL: CHARGE(flags, s->flags); break;
-	case ROOF_GB_ESDS: seg_out(&p->es, &s->es); seg_out(&p->ds, &s->ds); break;
-	case ROOF_GB_FSGS: seg_out(&p->fs, &s->fs); seg_out(&p->gs, &s->gs); break;
-	case ROOF_GB_CSSS: seg_out(&p->cs, &s->cs); seg_out(&p->ss, &s->ss); break;
-	case ROOF_GB_TR: seg_out(&p->tr, &s->tr); break;
-	case ROOF_GB_LDTR: seg_out(&p->ldtr, &s->ldtr); break;
-	case ROOF_GB_GDTR: dtr_out(&p->gdtr, &s->gdtr); break;
-	case ROOF_GB_IDTR: dtr_out(&p->idtr, &s->idtr); break;
-	case ROOF_GB_CR:
-		CHARGE(cr0, s->cr0); CHARGE(cr2, s->cr2); CHARGE(cr3, s->cr3);
-		CHARGE(cr4, s->cr4);
-		break;
-	case ROOF_GB_DR: CHARGE(dr7, s->dr7); break;
-	case ROOF_GB_SYS:
-		CHARGE(sysenter_cs, s->sysenter_cs);
-		CHARGE(sysenter_sp, s->sysenter_sp);
-		CHARGE(sysenter_ip, s->sysenter_ip);
-		break;
-	case ROOF_GB_QUAL:
-		CHARGE(qual_primary, s->qual_primary);
-		CHARGE(qual_secondary, s->qual_secondary);
-		break;
-	case ROOF_GB_CTRL:
-		CHARGE(ctrl_primary, s->ctrl_primary);
-		CHARGE(ctrl_secondary, s->ctrl_secondary);
-		break;
-	case ROOF_GB_INJ:
-		CHARGE(inj_info, s->inj_info); CHARGE(inj_error, s->inj_error);
-		break;
-	case ROOF_GB_STA:
-		CHARGE(intr_state, s->intr_state);
-		CHARGE(actv_state, s->actv_state);
-		break;
-	case ROOF_GB_TSC:
-		/* the kernel ignores tsc and adds tsc_offset to the VMCS one */
-		CHARGE(tsc, s->tsc);
-		CHARGE(tsc_offset, s->tsc_offset - tsc_offset_seen);
-		break;
-	case ROOF_GB_EFER: CHARGE(efer, s->efer); break;
-	case ROOF_GB_PDPTE:
-		CHARGE(pdpte_0, s->pdpte[0]); CHARGE(pdpte_1, s->pdpte[1]);
-		CHARGE(pdpte_2, s->pdpte[2]); CHARGE(pdpte_3, s->pdpte[3]);
-		break;
-	case ROOF_GB_R8_R15:
-		CHARGE(r8, s->r8); CHARGE(r9, s->r9); CHARGE(r10, s->r10);
-		CHARGE(r11, s->r11); CHARGE(r12, s->r12); CHARGE(r13, s->r13);
-		CHARGE(r14, s->r14); CHARGE(r15, s->r15);
-		break;
-	case ROOF_GB_SYSCALL:
-		CHARGE(star, s->star); CHARGE(lstar, s->lstar);
-		CHARGE(cstar, s->cstar); CHARGE(fmask, s->fmask);
-		CHARGE(kernel_gs_base, s->kernel_gs_base);
-		break;
-	case ROOF_GB_TPR:
-		CHARGE(tpr, s->tpr); CHARGE(tpr_threshold, s->tpr_threshold);
-		break;
-	case ROOF_GB_TSC_AUX: CHARGE(tsc_aux, s->tsc_aux); break;
-	case ROOF_GB_XSAVE: CHARGE(xcr0, s->xcr0); CHARGE(xss, s->xss); break;
-	case ROOF_GB_FPU:
-		/* the kernel loads its fxsave area, Fpu_context::SIZE bytes */
-		__builtin_memcpy(p->fpu.buffer, s->fpu, HW_FPU_CONTEXT_SIZE);
-		p->fpu.state_size = HW_FPU_CONTEXT_SIZE;
-		p->fpu.charged = true;
-		break;
-	default:
-		break;
-	}
-}
-#undef CHARGE
-
 /* ---- set-up and exit config ------------------------------------------------- */
-void hw_client_init(struct hw_client *c, struct hw_vcpu_state *page,
-		    const struct hw_syscalls *sys, void *kernel_vcpu,
-		    struct vmx_exit_env env, bool tuned)
+int hw_client_init(struct hw_client *c, struct hw_vcpu_state *page,
+		   const struct hw_syscalls *sys, void *kernel_vcpu,
+		   struct vmx_exit_env env, bool tuned)
 {
 	__builtin_memset(c, 0, sizeof *c);
 	c->page = page;
@@ -305,6 +46,12 @@ void hw_client_init(struct hw_client *c, struct hw_vcpu_state *page,
 	c->tuned = tuned;
 	/* Hw_vcpu's constructor: the first signal reads as STARTUP */
 	page->exit_reason = HW_EXIT_STARTUP;
+	if (hw_vcpu_state_plan_init(&c->plan)) {
+		c->error = "hw: the Vcpu_state transfer plan does not fit "
+			   "(a layout bug)";
+		return ROOF_EINVAL;
+	}
+	return ROOF_OK;
 }
 
 uint64_t hw_client_store_groups(const struct hw_client *c, roof_exit reason)
@@ -341,22 +88,13 @@ int hw_client_configure(struct roof_vcpu *v)
 static uint64_t take_charged(struct hw_client *c, roof_state *s, uint64_t want,
 			     bool all_as_is)
 {
-	uint64_t got = 0;
-	for (uint64_t m = want; m; m &= m - 1) {
-		unsigned bit = (unsigned)__builtin_ctzll(m);
-		uint64_t g = UINT64_C(1) << bit;
-		if (c->pending & g) {
-			got |= g;
-			continue;
-		}
-		if (!all_as_is && !hw_group_charged(c->page, bit))
-			continue;
-		hw_group_to_state(c->page, s, bit);
-		if (bit == ROOF_GB_TSC)
-			c->tsc_offset_seen = s->tsc_offset;
-		got |= g;
-	}
-	return got;
+	uint64_t take = want & ~c->pending;
+	if (!all_as_is)
+		take = hw_page_charged(c->page, take);
+	hw_page_to_state(&c->plan, c->page, s, take);
+	if (take & ROOF_G_TSC)
+		c->tsc_offset_seen = s->tsc_offset;
+	return (want & c->pending) | take;
 }
 
 int hw_client_begin_exit(struct roof_vcpu *v, roof_exit synthetic)
@@ -394,9 +132,8 @@ int hw_client_resume(struct roof_vcpu *v)
 	/* the VMM discharges what the kernel charged and charges its writes
 	 * (vcpu_state.h: "discharge all registers, charge some updates") */
 	hw_vcpu_state_discharge(c->page);
-	for (uint64_t m = c->pending; m; m &= m - 1)
-		hw_group_to_page(c->page, v->state, (unsigned)__builtin_ctzll(m),
-				 c->tsc_offset_seen);
+	hw_state_to_page(&c->plan, c->page, v->state, c->pending,
+			 c->tsc_offset_seen);
 	if (c->pending & ROOF_G_TSC)
 		c->tsc_offset_seen = v->state->tsc_offset;
 	c->pending = 0;

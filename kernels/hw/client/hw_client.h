@@ -9,7 +9,8 @@
  *   hw_client_begin_exit  the exit signal arrived: signal_ack, vcpu_pause
  *                         (the kernel stores into the page), read the
  *                         native exit_reason, begin the unified exit
- *   hot ops (fetch...)    page -> roof_state per group; decode / finish
+ *   hot ops (fetch...)    page -> roof_state (the charged groups, through
+ *                         the page's transfer plan); decode / finish
  *                         with fastpath/vmx_exit; write-back records the
  *                         groups the VMM wrote
  *   hw_client_resume      discharge the page, charge what the VMM wrote,
@@ -34,6 +35,8 @@ struct hw_client {
 	uint32_t native;                /* this exit's native reason */
 	uint64_t pending;               /* written, charged at the next run */
 	uint64_t tsc_offset_seen;       /* absolute offset the VMM was shown */
+	struct roof_transfer_plan plan; /* the page's plain copies, built at
+					 * init (hw_vcpu_state_plan_init) */
 	struct vmx_exit_ctx exit_ctx;
 	uint64_t exit_config[256];      /* tuned: groups per native reason */
 	const char *error;              /* last failure, for the host */
@@ -41,10 +44,11 @@ struct hw_client {
 
 /* Set up: page is the shared page, sys/kernel_vcpu the kernel, env the
  * VMM's memory and cpuid. Writes the startup exit code into the page, as
- * Hw_vcpu's constructor does. */
-void hw_client_init(struct hw_client *c, struct hw_vcpu_state *page,
-		    const struct hw_syscalls *sys, void *kernel_vcpu,
-		    struct vmx_exit_env env, bool tuned);
+ * Hw_vcpu's constructor does, and builds the page's transfer plan. Returns
+ * 0, or ROOF_EINVAL if the plan does not fit (c->error says so). */
+int hw_client_init(struct hw_client *c, struct hw_vcpu_state *page,
+		   const struct hw_syscalls *sys, void *kernel_vcpu,
+		   struct vmx_exit_env env, bool tuned);
 
 /* Tuned: compute the per-reason store groups from the vCPU's handlers
  * (mask | implicit) and hand them to the kernel (vcpu_exit_config). The
@@ -72,20 +76,7 @@ int hw_client_resume(struct roof_vcpu *v);
  * qual_primary/qual_secondary. */
 uint64_t hw_client_implicit(roof_exit reason);
 
-/* Make every charged flag of a page that came from untrusted bytes (an
- * exit record) a valid bool: any nonzero byte reads as charged. */
-void hw_vcpu_state_sanitize(struct hw_vcpu_state *s);
-
 /* The hot ops for roof_core (fetch, writeback, decode, finish). */
 extern const struct roof_backend_hot_ops hw_client_hot;
-
-/* Translation helpers (also used by the tests). */
-bool hw_group_charged(const struct hw_vcpu_state *p, unsigned bit);
-void hw_group_to_state(const struct hw_vcpu_state *p, roof_state *s,
-		       unsigned bit);
-/* Charge group `bit` from s; tsc_offset is charged as the delta to `seen`
- * (base-hw adds it to the VMCS TSC offset: vmx.cc Vmcs::load). */
-void hw_group_to_page(struct hw_vcpu_state *p, const roof_state *s,
-		      unsigned bit, uint64_t tsc_offset_seen);
 
 #endif

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "roof_state.h"
+#include "transfer_plan.h"
 
 /* Register<addr_t> and Register<uint64_t>: both 8-byte values on x86_64. */
 struct hw_reg64 {
@@ -131,8 +132,46 @@ _Static_assert(offsetof(struct hw_vcpu_state, fpu.state_size) == 1024 + 2568,
 	       "fpu size");
 _Static_assert(sizeof(struct hw_vcpu_state) == 3648, "Vcpu_state size");
 
+/* ---- the page <-> roof_state (hw_vcpu_state.c) -------------------------------
+ * The plain copies go through a transfer plan (fastpath/transfer_plan.h):
+ * one descriptor per Register value (a Range two: limit and base around its
+ * padding), since every value is followed by its charged flag. The rest is
+ * C beside the plan: the charged flags, the TSC group (tsc_offset goes to
+ * the page as a delta) and the FPU (its length is the page's state_size one
+ * way, Fpu_context::SIZE the other).
+ */
+/* The page's plan; 0, or -1 if it does not fit (a layout bug). */
+int hw_vcpu_state_plan_init(struct roof_transfer_plan *p);
+
+/* The groups of `groups` whose every Register is charged (a group without
+ * Registers in the page, bits 27..30, never is). */
+uint64_t hw_page_charged(const struct hw_vcpu_state *p, uint64_t groups);
+/* Charge every Register of `groups`; values untouched. */
+void hw_page_charge(struct hw_vcpu_state *p, uint64_t groups);
 /* Vcpu_state::discharge(): every charged flag cleared, values kept. */
 void hw_vcpu_state_discharge(struct hw_vcpu_state *s);
+/* Make every charged flag of a page that came from untrusted bytes (an
+ * exit record) a valid bool: any nonzero byte reads as charged. */
+void hw_vcpu_state_sanitize(struct hw_vcpu_state *s);
+
+/* Copy `groups` from the page into s, whether charged or not (raw: the
+ * caller owns valid/dirty): roof_gather, then hw_convert_to_state. */
+void hw_page_to_state(const struct roof_transfer_plan *plan,
+		      const struct hw_vcpu_state *p, roof_state *s,
+		      uint64_t groups);
+/* Copy `groups` from s into the page and charge them: roof_scatter, then
+ * hw_convert_to_page. tsc_offset is charged as the delta to
+ * `tsc_offset_seen` (base-hw adds it to the VMCS TSC offset: vmx.cc
+ * Vmcs::load). */
+void hw_state_to_page(const struct roof_transfer_plan *plan,
+		      struct hw_vcpu_state *p, const roof_state *s,
+		      uint64_t groups, uint64_t tsc_offset_seen);
+/* The part of those two the plan does not do (the tests run it after both
+ * copy routines, roof_gather_c and roof_gather_asm). */
+void hw_convert_to_state(const struct hw_vcpu_state *p, roof_state *s,
+			 uint64_t groups);
+void hw_convert_to_page(struct hw_vcpu_state *p, const roof_state *s,
+			uint64_t groups, uint64_t tsc_offset_seen);
 
 /* ---- exit codes (base-hw src/core/spec/x86_64/board.h, vmx.cc) ----------- */
 /* exit_reason holds the VMX basic reason (vmx.cc handle_vm_exit: EXIT_REASON
