@@ -3,6 +3,7 @@
  * Freestanding: no libc.
  */
 #include "roof_state.h"
+#include "roof_text.h"
 
 static const char *const exit_names[ROOF_EXIT_COUNT] = {
 	[ROOF_EXIT_STARTUP] = "STARTUP",
@@ -121,44 +122,12 @@ static bool str_eq_n(const char *a, size_t alen, const char *b)
 	return true;
 }
 
-struct buf {
-	char *p;
-	size_t size, len;
-};
-
-static void buf_put(struct buf *b, const char *s)
-{
-	while (*s) {
-		if (b->size && b->len + 1 < b->size)
-			b->p[b->len] = *s;
-		b->len++;
-		s++;
-	}
-	if (b->size)
-		b->p[b->len < b->size ? b->len : b->size - 1] = 0;
-}
-
-static void buf_hex(struct buf *b, uint64_t v)
-{
-	char tmp[19];
-	int i = 18;
-	tmp[i] = 0;
-	do {
-		tmp[--i] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v && i > 2);
-	tmp[--i] = 'x';
-	tmp[--i] = '0';
-	buf_put(b, tmp + i);
-}
-
 size_t roof_mask_format(uint64_t mask, char *out, size_t size)
 {
-	struct buf b = {out, size, 0};
-	if (size)
-		out[0] = 0;
+	struct roof_text b;
+	roof_text_init(&b, out, size);
 	if (mask == 0) {
-		buf_put(&b, "0");
+		roof_text_put(&b, "0");
 		return b.len;
 	}
 	bool first = true;
@@ -166,15 +135,15 @@ size_t roof_mask_format(uint64_t mask, char *out, size_t size)
 		if (!(mask & (UINT64_C(1) << bit)))
 			continue;
 		if (!first)
-			buf_put(&b, "|");
+			roof_text_put(&b, "|");
 		first = false;
 		if (bit < ROOF_GB_LIMIT && group_names[bit]) {
-			buf_put(&b, group_names[bit]);
+			roof_text_put(&b, group_names[bit]);
 		} else {
-			buf_put(&b, "BIT");
+			roof_text_put(&b, "BIT");
 			char d[3] = {(char)('0' + bit / 10), (char)('0' + bit % 10),
 				     0};
-			buf_put(&b, d);
+			roof_text_put(&b, d);
 		}
 	}
 	return b.len;
@@ -289,19 +258,20 @@ void roof_state_miss(roof_state *s, uint64_t group, const char *reg)
 {
 	if (s->mode & ROOF_MODE_CHECK) {
 		char msg[256];
-		struct buf b = {msg, sizeof msg, 0};
+		struct roof_text b;
+		roof_text_init(&b, msg, sizeof msg);
 		char groups[96];
 		roof_mask_format(group, groups, sizeof groups);
-		buf_put(&b, "roof checked mode: handler for exit ");
-		buf_put(&b, roof_exit_name(s->exit_reason));
-		buf_put(&b, " accessed register '");
-		buf_put(&b, reg);
-		buf_put(&b, "' (group ");
-		buf_put(&b, groups);
-		buf_put(&b, ") outside its fetch mask; valid groups ");
+		roof_text_put(&b, "roof checked mode: handler for exit ");
+		roof_text_put(&b, roof_exit_name(s->exit_reason));
+		roof_text_put(&b, " accessed register '");
+		roof_text_put(&b, reg);
+		roof_text_put(&b, "' (group ");
+		roof_text_put(&b, groups);
+		roof_text_put(&b, ") outside its fetch mask; valid groups ");
 		char valid[160];
 		roof_mask_format(s->valid, valid, sizeof valid);
-		buf_put(&b, valid);
+		roof_text_put(&b, valid);
 		if (s->ops && s->ops->fatal)
 			s->ops->fatal(s->ops_ctx, msg);
 		__builtin_trap(); /* fatal must not return */
@@ -334,9 +304,8 @@ int roof_group_span(unsigned bit, uint32_t *off, uint32_t *len)
 
 size_t roof_format_hex(uint64_t v, char *out, size_t size)
 {
-	struct buf b = {out, size, 0};
-	if (size)
-		out[0] = 0;
-	buf_hex(&b, v);
+	struct roof_text b;
+	roof_text_init(&b, out, size);
+	roof_text_hex(&b, v);
 	return b.len;
 }
