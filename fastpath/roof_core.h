@@ -125,6 +125,20 @@ void roof_core_init(struct roof_vcpu *v, roof_state *state, unsigned id,
 		    const struct roof_host_hooks *hooks, void *host);
 
 /*
+ * Register fn for `reason` on v: the checks and the slot behind
+ * roof_vcpu_on_exit(), for every host (the Linux host calls it under the
+ * vCPU's lock; a root task calls it directly). supported: the groups the
+ * kernel transfers (ROOF_MASK_DEFAULT is cut to them, other masks naming
+ * one outside are refused); started: the vCPU has run (too late); kernel:
+ * its name for the message. Returns ROOF_OK, or ROOF_EINVAL / ROOF_ENOSYS /
+ * ROOF_EBUSY / ROOF_EEXIST with the reason in why[why_size].
+ */
+int roof_core_on_exit(struct roof_vcpu *v, roof_exit reason,
+		      roof_exit_handler fn, void *ctx, uint64_t mask,
+		      roof_where where, uint64_t supported, bool started,
+		      const char *kernel, char *why, size_t why_size);
+
+/*
  * The exit dispatch. The backend has set state->exit_reason, state->info and
  * state->valid (what the kernel delivered for free). This fetches the
  * handler's mask plus the backend's implicit groups, runs the handler inline

@@ -272,42 +272,13 @@ int roof_vcpu_on_exit(roof_vcpu *v, roof_exit reason, roof_exit_handler fn,
 {
 	CHECK_VCPU(v);
 	struct roof_vcpu_host *h = host_of(v);
-	if ((unsigned)reason >= ROOF_EXIT_COUNT)
-		return roof_vcpu_fail(v, ROOF_EINVAL,
-				      "on_exit: unknown exit reason %d", (int)reason);
-	if (!fn)
-		return roof_vcpu_fail(v, ROOF_EINVAL, "on_exit: handler is NULL");
-	if (where != ROOF_INLINE && where != ROOF_ON_EP)
-		return roof_vcpu_fail(v, ROOF_EINVAL,
-				      "on_exit: where must be ROOF_INLINE or ROOF_ON_EP");
 	uint64_t supported = roof_vm_state_groups(h->vm);
-	if (mask == ROOF_MASK_DEFAULT)
-		mask = roof_default_mask(reason) & supported;
-	if (mask & ~ROOF_G_VALID_BITS)
-		return roof_vcpu_fail(v, ROOF_EINVAL,
-			"on_exit: mask 0x%llx has bits that name no group",
-			(unsigned long long)mask);
-	if (mask & ~supported) {
-		char names[160];
-		roof_mask_format(mask & ~supported, names, sizeof names);
-		return roof_vcpu_fail(v, ROOF_ENOSYS,
-			"on_exit: kernel %s cannot transfer %s", h->vm->kernel,
-			names);
-	}
+	char why[ROOF_ERR_LEN];
 	pthread_mutex_lock(&h->lock);
-	int rc = ROOF_OK;
-	if (h->started)
-		rc = roof_vcpu_fail(v, ROOF_EBUSY,
-			"on_exit: register handlers before the vCPU first runs");
-	else if (v->handlers[reason].set)
-		rc = roof_vcpu_fail(v, ROOF_EEXIST,
-			"on_exit: vCPU %u already has a handler for %s", v->id,
-			roof_exit_name(reason));
-	else
-		v->handlers[reason] = (struct roof_handler_slot){
-			fn, ctx, mask, (uint8_t)where, 1};
+	int rc = roof_core_on_exit(v, reason, fn, ctx, mask, where, supported,
+				   h->started, h->vm->kernel, why, sizeof why);
 	pthread_mutex_unlock(&h->lock);
-	return rc;
+	return rc ? roof_vcpu_fail(v, rc, "%s", why) : ROOF_OK;
 }
 
 int roof_vcpu_run(roof_vcpu *v)
