@@ -101,6 +101,62 @@ _Static_assert(sizeof(struct sel4_vcpu_context) == 7 * 8, "seL4_VCPUContext");
 _Static_assert(offsetof(struct sel4_vcpu_context, esi) == 32, "esi");
 _Static_assert(offsetof(struct sel4_vcpu_context, ebp) == 48, "ebp");
 
+/* The 17 MRs of a fault return (msg[0..16]) as one record: the layout the
+ * client's transfer plan copies from. MR0..MR2 are also what seL4_VMEnter
+ * takes; MR10..MR16 are a seL4_VCPUContext (types.h lists the GPRs in the
+ * order vmenter.h gives their MRs). */
+struct sel4_fault_mrs {
+	sel4_word eip;             /* MR0  SEL4_VMENTER_CALL_EIP_MR */
+	sel4_word control_ppc;     /* MR1  primary processor-based controls */
+	sel4_word interrupt_info;  /* MR2  VM-entry interruption info */
+	sel4_word reason;          /* MR3  exit reason */
+	sel4_word qualification;   /* MR4 */
+	sel4_word instruction_len; /* MR5  VM-exit instruction length */
+	sel4_word guest_physical;  /* MR6 */
+	sel4_word rflags;          /* MR7 */
+	sel4_word guest_int;       /* MR8  guest interruptibility */
+	sel4_word cr3;             /* MR9 */
+	struct sel4_vcpu_context gpr; /* MR10..MR16 eax ebx ecx edx esi edi ebp */
+};
+#define SEL4_MR_OFFSET(mr) ((mr) * sizeof(sel4_word))
+_Static_assert(offsetof(struct sel4_fault_mrs, eip) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_CALL_EIP_MR), "MR0");
+_Static_assert(offsetof(struct sel4_fault_mrs, control_ppc) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_CALL_CONTROL_PPC_MR), "MR1");
+_Static_assert(offsetof(struct sel4_fault_mrs, interrupt_info) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_CALL_INTERRUPT_INFO_MR), "MR2");
+_Static_assert(offsetof(struct sel4_fault_mrs, reason) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_REASON_MR), "MR3");
+_Static_assert(offsetof(struct sel4_fault_mrs, qualification) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_QUALIFICATION_MR), "MR4");
+_Static_assert(offsetof(struct sel4_fault_mrs, instruction_len) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR), "MR5");
+_Static_assert(offsetof(struct sel4_fault_mrs, guest_physical) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_GUEST_PHYSICAL_MR), "MR6");
+_Static_assert(offsetof(struct sel4_fault_mrs, rflags) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_RFLAGS_MR), "MR7");
+_Static_assert(offsetof(struct sel4_fault_mrs, guest_int) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_GUEST_INT_MR), "MR8");
+_Static_assert(offsetof(struct sel4_fault_mrs, cr3) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_CR3_MR), "MR9");
+_Static_assert(offsetof(struct sel4_fault_mrs, gpr.eax) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_EAX), "MR10");
+_Static_assert(offsetof(struct sel4_fault_mrs, gpr.ebx) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_EBX), "MR11");
+_Static_assert(offsetof(struct sel4_fault_mrs, gpr.ecx) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_ECX), "MR12");
+_Static_assert(offsetof(struct sel4_fault_mrs, gpr.edx) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_EDX), "MR13");
+_Static_assert(offsetof(struct sel4_fault_mrs, gpr.esi) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_ESI), "MR14");
+_Static_assert(offsetof(struct sel4_fault_mrs, gpr.edi) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_EDI), "MR15");
+_Static_assert(offsetof(struct sel4_fault_mrs, gpr.ebp) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_FAULT_EBP), "MR16");
+_Static_assert(sizeof(struct sel4_fault_mrs) ==
+		       SEL4_MR_OFFSET(SEL4_VMENTER_NUM_FAULT_MSGS),
+	       "the fault MRs, nothing else");
+
 /* ---- seL4_Error (errors.h) -------------------------------------------------- */
 enum sel4_error {
 	SEL4_NO_ERROR = 0,
