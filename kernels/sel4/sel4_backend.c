@@ -45,8 +45,13 @@ static int sel4_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 					  ? SEL4_POLICY_GENODE
 					  : SEL4_POLICY_TUNED;
 	struct vmx_exit_env env = vmx_model_exit_env(sel4_kernel_hw(s->kernel));
-	sel4_client_init(&s->client, v, policy, &sel4_kernel_ops, s->kernel,
-			 &env, sel4_kernel_ipc(s->kernel));
+	if (sel4_client_init(&s->client, v, policy, &sel4_kernel_ops, s->kernel,
+			     &env, sel4_kernel_ipc(s->kernel))) {
+		sel4_kernel_destroy(s->kernel);
+		free(s);
+		return roof_vm_fail(vm, ROOF_EKERNEL,
+				    "sel4: the MR transfer plan does not fit");
+	}
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		v->implicit[e] = sel4_client_implicit(policy, (roof_exit)e);
 	v->hot = &sel4_client_hot;

@@ -166,8 +166,9 @@ int roof_exit_record_decode_sel4(const uint8_t *data, size_t size,
 		    "kernel text)";
 	roof_core_init(&rec.v, out, 0, &sel4_client_hot, &rec.client, NULL, NULL);
 	struct vmx_exit_env env = {rec_mem, rec_cpuid, NULL};
-	sel4_client_init(&rec.client, &rec.v, SEL4_POLICY_TUNED, &rec_ops, NULL,
-			 &env, rec.ipc);
+	if (sel4_client_init(&rec.client, &rec.v, SEL4_POLICY_TUNED, &rec_ops,
+			     NULL, &env, rec.ipc))
+		return -1;
 	rec.client.masks_written = true; /* nothing to write into a record */
 	rec.client.entry_set = 7;
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)

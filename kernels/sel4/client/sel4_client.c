@@ -114,6 +114,23 @@ static int report(struct sel4_client *c, int err)
 	return err;
 }
 
+/* ---- the field cache's storage ------------------------------------------------------ */
+/* Where the cache keeps field f: the six fields a fault return carries in
+ * the MR image itself (mr, whose plan copies them into roof_state), the
+ * others in field[]. */
+static uint64_t *slot(struct sel4_client *c, unsigned f)
+{
+	switch (f) {
+	case SF_RIP: return &c->mr.eip;
+	case SF_CTRL0: return &c->mr.control_ppc;
+	case SF_ENTRY_INFO: return &c->mr.interrupt_info;
+	case SF_RFLAGS: return &c->mr.rflags;
+	case SF_STATE_INTR: return &c->mr.guest_int;
+	case SF_CR3: return &c->mr.cr3;
+	default: return &c->field[f];
+	}
+}
+
 /* ---- the system calls, counted where libsel4's stubs would run ------------------ */
 static struct roof_stats *counters(struct sel4_client *c)
 {
@@ -135,7 +152,7 @@ static int sys_read(struct sel4_client *c, unsigned f)
 		put_str(&t, c->ops->error(c->k));
 		return report(c, ROOF_EKERNEL);
 	}
-	c->field[f] = r.value;
+	*slot(c, f) = r.value;
 	c->field_valid |= FBIT(f);
 	return ROOF_OK;
 }
@@ -159,7 +176,7 @@ static int sys_write(struct sel4_client *c, unsigned f, uint64_t value)
 		return report(c, ROOF_EKERNEL);
 	}
 	/* the reply carries what the kernel wrote (fixed bits applied) */
-	c->field[f] = r.written;
+	*slot(c, f) = r.written;
 	c->field_valid |= FBIT(f);
 	return ROOF_OK;
 }
@@ -176,7 +193,7 @@ static int sys_write_registers(struct sel4_client *c,
 		put_str(&t, c->ops->error(c->k));
 		return report(c, ROOF_EKERNEL);
 	}
-	c->gpr = *regs;
+	c->mr.gpr = *regs;
 	return ROOF_OK;
 }
 
@@ -200,14 +217,22 @@ static int field_get(struct sel4_client *c, unsigned f, uint64_t *out)
 		if (rc)
 			return rc;
 	}
-	*out = c->field[f];
+	*out = *slot(c, f);
 	return ROOF_OK;
+}
+
+/* Make field f known (a ReadVMCS if it is not): the plan copies the
+ * MR-carried ones from their slots. */
+static int field_load(struct sel4_client *c, unsigned f)
+{
+	uint64_t unused;
+	return field_get(c, f, &unused);
 }
 
 /* Tuned: skip a write whose value the field already holds. */
 static int field_put(struct sel4_client *c, unsigned f, uint64_t value)
 {
-	if (c->policy == SEL4_POLICY_TUNED && known(c, f) && c->field[f] == value)
+	if (c->policy == SEL4_POLICY_TUNED && known(c, f) && *slot(c, f) == value)
 		return ROOF_OK;
 	return sys_write(c, f, value);
 }
@@ -246,6 +271,62 @@ static bool fault_with_mrs(const struct sel4_client *c)
 {
 	return c->mrs_valid && c->native != SEL4_VMEXIT_RECALL &&
 	       c->native != SEL4_VMEXIT_STARTUP;
+}
+
+/* The qualification MRs are delivered after a fault; Genode's client takes
+ * them after every return (and the zero MRs at STARTUP). */
+static bool qual_from_mrs(const struct sel4_client *c)
+{
+	return fault_with_mrs(c) || c->policy == SEL4_POLICY_GENODE;
+}
+
+/* ---- the transfer plan: the MRs' plain copies ------------------------------------------- */
+#define MR_OFF(member) ((uint32_t)offsetof(struct sel4_fault_mrs, member))
+#define STATE_OFF(member) ((uint32_t)offsetof(roof_state, member))
+
+/*
+ * What the fault MRs carry, as copy descriptors per group. Not planned,
+ * converted in C (fill_group, hot_writeback): ip_len (MR5 only after a
+ * fault, 0 otherwise, and it goes back as the VM-entry instruction length
+ * by WriteVMCS, not into MR5), cr0 cr4 (the guest-visible value from the
+ * real value, shadow and mask: 2-3 ReadVMCS each), cr2 (no VMCS field),
+ * ctrl_secondary (not readable: the value last written), inj_info/
+ * inj_error (the IDT-vectoring or entry fields by ReadVMCS, the irq-window
+ * request folded in from the primary controls), actv_state (ReadVMCS, or
+ * implied), and every group the MRs do not carry (one ReadVMCS per field).
+ * ctrl_primary and intr_state are the low halves of MR1 and MR8 (x86 is
+ * little-endian: a 4-byte copy is the (uint32_t) conversion).
+ */
+int sel4_mr_plan_init(struct roof_transfer_plan *p)
+{
+	/* the MRs carry eax ebx ecx edx esi edi ebp, roof_state keeps ax cx
+	 * dx bx ... bp si di: ecx edx and esi edi are adjacent runs in both */
+	_Static_assert(MR_OFF(gpr.edx) == MR_OFF(gpr.ecx) + 8, "MR12, MR13");
+	_Static_assert(MR_OFF(gpr.edi) == MR_OFF(gpr.esi) + 8, "MR14, MR15");
+	_Static_assert(STATE_OFF(dx) == STATE_OFF(cx) + 8, "cx, dx");
+	_Static_assert(STATE_OFF(di) == STATE_OFF(si) + 8, "si, di");
+	static const struct {
+		uint8_t bit;
+		uint16_t mr, state, len;
+	} d[] = {
+		{ROOF_GB_ACDB, MR_OFF(gpr.eax), STATE_OFF(ax), 8},
+		{ROOF_GB_ACDB, MR_OFF(gpr.ecx), STATE_OFF(cx), 2 * 8},
+		{ROOF_GB_ACDB, MR_OFF(gpr.ebx), STATE_OFF(bx), 8},
+		{ROOF_GB_EBSD, MR_OFF(gpr.esi), STATE_OFF(si), 2 * 8},
+		{ROOF_GB_EBSD, MR_OFF(gpr.ebp), STATE_OFF(bp), 8},
+		{ROOF_GB_EIP, MR_OFF(eip), STATE_OFF(ip), 8},
+		{ROOF_GB_EFL, MR_OFF(rflags), STATE_OFF(flags), 8},
+		{ROOF_GB_CR, MR_OFF(cr3), STATE_OFF(cr3), 8},
+		{ROOF_GB_QUAL, MR_OFF(qualification), STATE_OFF(qual_primary), 8},
+		{ROOF_GB_QUAL, MR_OFF(guest_physical), STATE_OFF(qual_secondary), 8},
+		{ROOF_GB_CTRL, MR_OFF(control_ppc), STATE_OFF(ctrl_primary), 4},
+		{ROOF_GB_STA, MR_OFF(guest_int), STATE_OFF(intr_state), 4},
+	};
+	roof_plan_init(p, sizeof(struct sel4_fault_mrs));
+	for (unsigned i = 0; i < sizeof d / sizeof d[0]; i++)
+		if (roof_plan_add(p, d[i].bit, d[i].mr, d[i].state, d[i].len))
+			return -1;
+	return 0;
 }
 
 /* ---- MRs and fields into the unified state --------------------------------------------- */
@@ -344,28 +425,20 @@ static int refuse_groups(struct sel4_client *c, const char *verb,
 static int fill_group(struct sel4_client *c, unsigned bit)
 {
 	roof_state *s = c->v->state;
-	uint64_t a, b;
+	uint64_t a;
 	int rc = ROOF_OK;
 	switch (bit) {
 	case ROOF_GB_ACDB:
-		s->ax = c->gpr.eax;
-		s->cx = c->gpr.ecx;
-		s->dx = c->gpr.edx;
-		s->bx = c->gpr.ebx;
-		return ROOF_OK;
 	case ROOF_GB_EBSD:
-		s->bp = c->gpr.ebp;
-		s->si = c->gpr.esi;
-		s->di = c->gpr.edi;
-		return ROOF_OK;
+		return ROOF_OK; /* the plan copies MR10..MR16 */
 	case ROOF_GB_ESP:
 		return field_get(c, SF_RSP, &s->sp);
 	case ROOF_GB_EIP:
 		/* ip_len: MR5 of a fault; 0 at STARTUP and PAUSED (oneroof.h) */
-		s->ip_len = fault_with_mrs(c) ? c->mr[SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR] : 0;
-		return field_get(c, SF_RIP, &s->ip);
+		s->ip_len = fault_with_mrs(c) ? c->mr.instruction_len : 0;
+		return field_load(c, SF_RIP); /* the plan copies ip */
 	case ROOF_GB_EFL:
-		return field_get(c, SF_RFLAGS, &s->flags);
+		return field_load(c, SF_RFLAGS);
 	case ROOF_GB_ESDS:
 		if ((rc = seg_fill(c, VSEG_ES, &s->es)))
 			return rc;
@@ -393,7 +466,7 @@ static int fill_group(struct sel4_client *c, unsigned bit)
 				     SEL4_GENODE_CR4_MASK, &s->cr4)))
 			return rc;
 		s->cr2 = c->cr2; /* "cr2 not supported on seL4" */
-		return field_get(c, SF_CR3, &s->cr3);
+		return field_load(c, SF_CR3); /* the plan copies cr3 */
 	case ROOF_GB_DR:
 		return field_get(c, SF_DR7, &s->dr7);
 	case ROOF_GB_SYS:
@@ -402,32 +475,28 @@ static int fill_group(struct sel4_client *c, unsigned bit)
 			return rc;
 		return field_get(c, SF_SYSENTER_IP, &s->sysenter_ip);
 	case ROOF_GB_QUAL:
-		s->qual_primary = s->qual_secondary = 0;
-		if (fault_with_mrs(c) || c->policy == SEL4_POLICY_GENODE) {
-			s->qual_primary = c->mr[SEL4_VMENTER_FAULT_QUALIFICATION_MR];
-			s->qual_secondary = c->mr[SEL4_VMENTER_FAULT_GUEST_PHYSICAL_MR];
-		}
+		/* the plan copies MR4, MR6 when they are delivered */
+		if (!qual_from_mrs(c))
+			s->qual_primary = s->qual_secondary = 0;
 		return ROOF_OK;
 	case ROOF_GB_CTRL:
-		if ((rc = field_get(c, SF_CTRL0, &a)))
+		if ((rc = field_load(c, SF_CTRL0))) /* the plan copies it */
 			return rc;
-		s->ctrl_primary = (uint32_t)a;
 		/* not readable on seL4: what the VMM last wrote, 0 before */
 		s->ctrl_secondary = known(c, SF_CTRL1) ? (uint32_t)c->field[SF_CTRL1] : 0;
 		return ROOF_OK;
 	case ROOF_GB_INJ:
 		return fill_inj(c, s);
 	case ROOF_GB_STA:
-		if ((rc = field_get(c, SF_STATE_INTR, &a)))
+		if ((rc = field_load(c, SF_STATE_INTR))) /* the plan copies it */
 			return rc;
 		if (c->policy == SEL4_POLICY_TUNED && instruction_exit(c)) {
 			c->field[SF_STATE_ACTV] = 0; /* implied: active */
 			c->field_valid |= FBIT(SF_STATE_ACTV);
 		}
-		if ((rc = field_get(c, SF_STATE_ACTV, &b)))
+		if ((rc = field_get(c, SF_STATE_ACTV, &a)))
 			return rc;
-		s->intr_state = (uint32_t)a;
-		s->actv_state = (uint32_t)b;
+		s->actv_state = (uint32_t)a;
 		return ROOF_OK;
 	case ROOF_GB_TSC:
 		/* seL4 runs guests without TSC offsetting: the guest's TSC is
@@ -446,6 +515,8 @@ static int fill_group(struct sel4_client *c, unsigned bit)
 	}
 }
 
+/* The groups' conversions and reads, group by group in bit order (the
+ * order of the ReadVMCS calls); then the plan's copies from the MRs. */
 static int fill_groups(struct sel4_client *c, uint64_t groups)
 {
 	if (groups & SEL4_UNSUPPORTED_GROUPS)
@@ -457,6 +528,10 @@ static int fill_groups(struct sel4_client *c, uint64_t groups)
 		if (rc)
 			return rc;
 	}
+	uint64_t planned = groups & c->plan.copyable;
+	if (!qual_from_mrs(c))
+		planned &= ~ROOF_G_QUAL;
+	roof_gather(&c->plan, planned, &c->mr, c->v->state);
 	return ROOF_OK;
 }
 
@@ -569,9 +644,8 @@ static int hot_decode(struct roof_vcpu *v)
 	c->partial = 0;
 	struct vmx_exit_record rec = {
 		c->native,
-		c->mr[SEL4_VMENTER_FAULT_QUALIFICATION_MR],
-		c->mr[SEL4_VMENTER_FAULT_GUEST_PHYSICAL_MR],
-		(uint32_t)c->mr[SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR], 0};
+		c->mr.qualification, c->mr.guest_physical,
+		(uint32_t)c->mr.instruction_len, 0};
 	if (s->exit_reason == ROOF_EXIT_PAUSED)
 		rec.reason = SEL4_VMEXIT_RECALL;
 	int rc = prefetch(c, s->exit_reason);
@@ -602,25 +676,13 @@ static int refuse(struct sel4_client *c, const char *what)
 	return report(c, ROOF_ENOSYS);
 }
 
-static int write_gprs(struct sel4_client *c, uint64_t dirty)
+/* `n`: the kernel's GPRs with the written groups scattered in. */
+static int write_gprs(struct sel4_client *c, const struct sel4_vcpu_context *n)
 {
-	roof_state *s = c->v->state;
-	struct sel4_vcpu_context n = c->gpr;
-	if (dirty & ROOF_G_ACDB) {
-		n.eax = s->ax;
-		n.ebx = s->bx;
-		n.ecx = s->cx;
-		n.edx = s->dx;
-	}
-	if (dirty & ROOF_G_EBSD) {
-		n.esi = s->si;
-		n.edi = s->di;
-		n.ebp = s->bp;
-	}
 	if (c->policy == SEL4_POLICY_TUNED &&
-	    __builtin_memcmp(&n, &c->gpr, sizeof n) == 0)
+	    __builtin_memcmp(n, &c->mr.gpr, sizeof *n) == 0)
 		return ROOF_OK;
-	return sys_write_registers(c, &n);
+	return sys_write_registers(c, n);
 }
 
 static int write_seg(struct sel4_client *c, unsigned seg,
@@ -645,10 +707,10 @@ static int write_cr(struct sel4_client *c, unsigned f_real, unsigned f_shadow,
 	if (c->policy == SEL4_POLICY_GENODE)
 		return (rc = sys_write(c, f_real, real)) ? rc
 							 : sys_write(c, f_shadow, cr);
-	if (!known(c, f_real) || ((c->field[f_real] ^ real) & ~mask))
+	if (!known(c, f_real) || ((*slot(c, f_real) ^ real) & ~mask))
 		if ((rc = sys_write(c, f_real, real)))
 			return rc;
-	if (!known(c, f_shadow) || ((c->field[f_shadow] ^ cr) & mask))
+	if (!known(c, f_shadow) || ((*slot(c, f_shadow) ^ cr) & mask))
 		return sys_write(c, f_shadow, cr);
 	return ROOF_OK;
 }
@@ -666,7 +728,7 @@ static int write_inj(struct sel4_client *c, uint64_t dirty)
 		ppc = s->ctrl_primary;
 	else if (c->policy == SEL4_POLICY_GENODE)
 		/* Genode re-reads the primary controls here */
-		rc = sys_read(c, SF_CTRL0), ppc = c->field[SF_CTRL0];
+		rc = sys_read(c, SF_CTRL0), ppc = c->mr.control_ppc;
 	else
 		rc = field_get(c, SF_CTRL0, &ppc);
 	if (!(dirty & ROOF_G_CTRL) && rc)
@@ -675,8 +737,8 @@ static int write_inj(struct sel4_client *c, uint64_t dirty)
 		ppc |= SEL4_GENODE_IRQ_WINDOW;
 	else
 		ppc &= ~(uint64_t)SEL4_GENODE_IRQ_WINDOW;
-	c->entry[1] = c->field[SF_CTRL0] = ppc;
-	c->entry[2] = c->field[SF_ENTRY_INFO] =
+	c->entry[1] = c->mr.control_ppc = ppc;
+	c->entry[2] = c->mr.interrupt_info =
 		s->inj_info & ~(SEL4_INJ_REQ_IRQ_WINDOW | SEL4_INJ_REQ_NMI_WINDOW);
 	c->field_valid |= FBIT(SF_CTRL0) | FBIT(SF_ENTRY_INFO);
 	c->entry_set |= 6;
@@ -717,9 +779,17 @@ static int hot_writeback(struct roof_vcpu *v, uint64_t dirty)
 		dirty &= ~ROOF_G_CR;
 	}
 
+	/* The plan's copies back: GPRs and ip into a copy of the MRs as the
+	 * vCPU holds them; WriteRegisters and the next VMEnter send them on. */
+	struct sel4_fault_mrs next;
+	if (dirty & SEL4_PLAN_SCATTERED) {
+		next = c->mr;
+		roof_scatter(&c->plan, dirty & SEL4_PLAN_SCATTERED, s, &next);
+	}
+
 	/* Genode's order: GPRs, dr7, cr0, cr3, cr4, inj, flags, sp, ip,
 	 * ip_len, efer, ctrl, sta, segments, idtr, gdtr, pdpte, sysenter. */
-	if ((dirty & (ROOF_G_ACDB | ROOF_G_EBSD)) && (rc = write_gprs(c, dirty)))
+	if ((dirty & (ROOF_G_ACDB | ROOF_G_EBSD)) && (rc = write_gprs(c, &next.gpr)))
 		return rc;
 	if ((dirty & ROOF_G_DR) && (rc = field_put(c, SF_DR7, s->dr7)))
 		return rc;
@@ -743,14 +813,12 @@ static int hot_writeback(struct roof_vcpu *v, uint64_t dirty)
 		return rc;
 	if (dirty & ROOF_G_EIP) {
 		/* MR0 carries ip into the VMEnter; Genode writes RIP as well */
-		if (genode && (rc = sys_write(c, SF_RIP, s->ip)))
+		if (genode && (rc = sys_write(c, SF_RIP, next.eip)))
 			return rc;
-		c->entry[0] = s->ip;
+		c->entry[0] = c->mr.eip = next.eip;
 		c->entry_set |= 1;
-		c->field[SF_RIP] = s->ip;
 		c->field_valid |= FBIT(SF_RIP);
-		uint64_t delivered = fault_with_mrs(c)
-			? c->mr[SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR] : 0;
+		uint64_t delivered = fault_with_mrs(c) ? c->mr.instruction_len : 0;
 		if (s->ip_len != delivered &&
 		    (rc = field_put(c, SF_ENTRY_INST_LEN, s->ip_len)))
 			return rc;
@@ -758,7 +826,7 @@ static int hot_writeback(struct roof_vcpu *v, uint64_t dirty)
 	if ((dirty & ROOF_G_EFER) && (rc = field_put(c, SF_EFER, s->efer)))
 		return rc;
 	if (dirty & ROOF_G_CTRL) {
-		c->field[SF_CTRL0] = c->entry[1];
+		c->mr.control_ppc = c->entry[1];
 		c->field_valid |= FBIT(SF_CTRL0);
 		if ((rc = field_put(c, SF_CTRL1, s->ctrl_secondary)))
 			return rc;
@@ -822,10 +890,10 @@ uint64_t sel4_client_implicit(enum sel4_policy policy, roof_exit reason)
 }
 
 /* ---- entering and returning ---------------------------------------------------------------- */
-void sel4_client_init(struct sel4_client *c, struct roof_vcpu *v,
-		      enum sel4_policy policy, const struct sel4_kernel_ops *ops,
-		      void *kernel, const struct vmx_exit_env *env,
-		      struct sel4_ipc_buffer *ipc)
+int sel4_client_init(struct sel4_client *c, struct roof_vcpu *v,
+		     enum sel4_policy policy, const struct sel4_kernel_ops *ops,
+		     void *kernel, const struct vmx_exit_env *env,
+		     struct sel4_ipc_buffer *ipc)
 {
 	__builtin_memset(c, 0, sizeof *c);
 	c->v = v;
@@ -835,6 +903,7 @@ void sel4_client_init(struct sel4_client *c, struct roof_vcpu *v,
 	c->env = *env;
 	c->ipc = ipc;
 	c->native = SEL4_VMEXIT_STARTUP;
+	return sel4_mr_plan_init(&c->plan);
 }
 
 void sel4_client_charge_hop(struct sel4_client *c)
@@ -896,9 +965,10 @@ static int genode_read_all(struct sel4_client *c)
 		if (f == SF_CR0_SHADOW || f == SF_CR4_SHADOW) {
 			bool cr0 = f == SF_CR0_SHADOW;
 			uint64_t mask = cr0 ? SEL4_GENODE_CR0_MASK : SEL4_GENODE_CR4_MASK;
-			uint64_t real = c->field[cr0 ? SF_CR0 : SF_CR4];
-			uint64_t vis = (real & ~mask) | (c->field[f] & mask);
-			if (vis != c->field[f] && (rc = sys_write(c, f, vis)))
+			uint64_t real = *slot(c, cr0 ? SF_CR0 : SF_CR4);
+			uint64_t shadow = *slot(c, f);
+			uint64_t vis = (real & ~mask) | (shadow & mask);
+			if (vis != shadow && (rc = sys_write(c, f, vis)))
 				return rc;
 		}
 	}
@@ -910,6 +980,9 @@ static int intake(struct sel4_client *c, bool ran, bool fault, uint32_t native)
 {
 	const sel4_word *msg = c->ipc->msg;
 	bool genode = c->policy == SEL4_POLICY_GENODE;
+	/* MR0, MR1 as this return left them (ReadVMCS replies overwrite MR0) */
+	const sel4_word mr0 = msg[SEL4_VMENTER_CALL_EIP_MR];
+	const sel4_word mr1 = msg[SEL4_VMENTER_CALL_CONTROL_PPC_MR];
 	c->ran = ran;
 	c->entry_set = 0;
 	c->invalid_text = 0;
@@ -921,39 +994,26 @@ static int intake(struct sel4_client *c, bool ran, bool fault, uint32_t native)
 		 * in"): Genode's client reads them anyway and can hand back
 		 * GPRs older than its own WriteRegisters (README.md, "Noticed");
 		 * neither policy here takes them, both keep what they know. */
-		for (unsigned i = 0; i < SEL4_VMENTER_NUM_FAULT_MSGS; i++)
-			c->mr[i] = msg[i];
-		c->gpr = (struct sel4_vcpu_context){
-			msg[SEL4_VMENTER_FAULT_EAX], msg[SEL4_VMENTER_FAULT_EBX],
-			msg[SEL4_VMENTER_FAULT_ECX], msg[SEL4_VMENTER_FAULT_EDX],
-			msg[SEL4_VMENTER_FAULT_ESI], msg[SEL4_VMENTER_FAULT_EDI],
-			msg[SEL4_VMENTER_FAULT_EBP]};
-		/* the guest ran: only what the VMM alone writes is still known */
-		c->field_valid &= genode ? 0 : STICKY_FIELDS;
-		static const uint8_t mr_field[][2] = {
-			{SF_RIP, 0}, {SF_CTRL0, 1}, {SF_ENTRY_INFO, 2},
-			{SF_RFLAGS, 7}, {SF_STATE_INTR, 8}, {SF_CR3, 9}};
-		for (unsigned i = 0; i < 6; i++) {
-			c->field[mr_field[i][0]] = c->mr[mr_field[i][1]];
-			c->field_valid |= FBIT(mr_field[i][0]);
-		}
-	} else {
-		/* the guest did not run: MR0..MR2 are what went in; what the
-		 * client knows stays known (genode re-reads its 54 anyway) */
-		for (unsigned i = 0; i < SEL4_VMENTER_CALL_LEN; i++)
-			c->mr[i] = msg[i];
+		__builtin_memcpy(&c->mr, msg, sizeof c->mr);
+		/* the guest ran: only what the VMM alone writes is still known,
+		 * and the fields the MRs carry (their slots are in mr) */
+		c->field_valid = (genode ? 0 : c->field_valid & STICKY_FIELDS) |
+				 MR_FIELDS;
 	}
+	/* else the guest did not run: MR0..MR2 are what went in, MR3..MR16
+	 * the previous exit's; what the client knows stays known (genode
+	 * re-reads its 54 anyway) */
 	c->mrs_valid = native != SEL4_VMEXIT_STARTUP;
-	c->native = fault ? (uint32_t)c->mr[SEL4_VMENTER_FAULT_REASON_MR] : native;
+	c->native = fault ? (uint32_t)c->mr.reason : native;
 	if (!genode)
 		return ROOF_OK;
 	int rc = genode_read_all(c);
 	if (rc)
 		return rc;
 	/* what the next VMEnter sends unless the VMM charges more */
-	c->entry[0] = c->mr[SEL4_VMENTER_CALL_EIP_MR];
-	c->entry[1] = c->mr[SEL4_VMENTER_CALL_CONTROL_PPC_MR];
-	c->entry[2] = c->field[entry_side_inj(c) ? SF_ENTRY_INFO : SF_IDT_INFO] &
+	c->entry[0] = mr0;
+	c->entry[1] = mr1;
+	c->entry[2] = *slot(c, entry_side_inj(c) ? SF_ENTRY_INFO : SF_IDT_INFO) &
 		      ~(uint64_t)(SEL4_INJ_REQ_IRQ_WINDOW | SEL4_INJ_REQ_NMI_WINDOW);
 	c->entry_set = 7;
 	return ROOF_OK;
@@ -1064,7 +1124,7 @@ int sel4_client_startup(struct sel4_client *c)
 	c->mrs_valid = false;
 	c->field_valid = 0;
 	c->entry_set = 0;
-	__builtin_memset(&c->gpr, 0, sizeof c->gpr);
+	__builtin_memset(&c->mr.gpr, 0, sizeof c->mr.gpr);
 	return write_masks(c);
 }
 

@@ -27,6 +27,7 @@
 
 #include "roof_core.h"
 #include "sel4_abi.h"
+#include "transfer_plan.h"
 #include "vmx_exit.h"
 
 enum sel4_policy { SEL4_POLICY_TUNED = 0, SEL4_POLICY_GENODE = 1 };
@@ -71,15 +72,25 @@ struct sel4_client {
 	struct sel4_ipc_buffer *ipc;
 	struct vmx_exit_env env; /* the VMM's own guest mapping, cpuid table */
 
-	/* The MRs of the last return, copied before any ReadVMCS reply
-	 * overwrites MR0 (invokeReadVMCS answers in MR0). */
-	sel4_word mr[SEL4_VMENTER_NUM_FAULT_MSGS];
+	/* The fault MRs as the vCPU holds them: copied from the IPC buffer
+	 * at a return after the guest ran (before any ReadVMCS reply
+	 * overwrites MR0: invokeReadVMCS answers in MR0), then kept current
+	 * by the client's own calls. MR3..MR6 are the last return's exit
+	 * information; MR0, MR1, MR2, MR7, MR8, MR9 are the field cache's
+	 * storage for rip, the primary controls, the entry interruption info,
+	 * rflags, the interruptibility and cr3 (their field[] slots are
+	 * unused); MR10..MR16 are the 7 GPRs the kernel holds: the last
+	 * return's or the last WriteRegisters (Genode's _recent_gpr). */
+	struct sel4_fault_mrs mr;
+	/* Copy descriptors between mr and roof_state (sel4_mr_plan_init). */
+	struct roof_transfer_plan plan;
 	uint32_t native;   /* last event: VMX basic reason, 0xfe, 0xff */
 	bool mrs_valid;    /* a VMEnter has returned (no: STARTUP) */
 	bool ran;          /* the guest executed before the last return */
 	bool masks_written;
 
-	/* Field cache: values and which are known. */
+	/* Field cache: values (the MR-carried six in mr) and which are
+	 * known. */
 	uint64_t field[SF_COUNT];
 	uint64_t field_valid;
 
@@ -87,9 +98,6 @@ struct sel4_client {
 	sel4_word entry[SEL4_VMENTER_CALL_LEN];
 	uint8_t entry_set;
 
-	/* The seL4 vCPU's 7 GPRs as the kernel holds them: the last MRs or
-	 * the last WriteRegisters (Genode's _recent_gpr). */
-	struct sel4_vcpu_context gpr;
 	uint64_t cr2;      /* seL4 has no access to the guest's cr2 */
 
 	uint64_t partial;  /* groups valid only during the decode */
@@ -106,10 +114,24 @@ struct sel4_client {
 #define SEL4_GENODE_HOP_EXTRA_THREADS 2 /* core, the signal proxy */
 #define SEL4_TUNED_HOP_CROSSINGS 4
 
-void sel4_client_init(struct sel4_client *c, struct roof_vcpu *v,
-		      enum sel4_policy policy, const struct sel4_kernel_ops *ops,
-		      void *kernel, const struct vmx_exit_env *env,
-		      struct sel4_ipc_buffer *ipc);
+/*
+ * The transfer plan between the fault MRs (struct sel4_fault_mrs) and
+ * roof_state: the plain copies of what the MRs carry. 0, or -1 if it does
+ * not fit (a layout bug).
+ */
+int sel4_mr_plan_init(struct roof_transfer_plan *p);
+
+/* Groups whose plan copies the write path scatters back into the MRs: the
+ * GPRs (WriteRegisters takes a seL4_VCPUContext, the layout of MR10..MR16)
+ * and ip (MR0 of the next VMEnter). The other planned groups go back by
+ * WriteVMCS or with a conversion, or not at all (the exit information). */
+#define SEL4_PLAN_SCATTERED (ROOF_G_ACDB | ROOF_G_EBSD | ROOF_G_EIP)
+
+/* 0, or -1 if the transfer plan cannot be built (a layout bug). */
+int sel4_client_init(struct sel4_client *c, struct roof_vcpu *v,
+		     enum sel4_policy policy, const struct sel4_kernel_ops *ops,
+		     void *kernel, const struct vmx_exit_env *env,
+		     struct sel4_ipc_buffer *ipc);
 
 /* The hot operations (fetch, writeback, decode, finish) the dispatch
  * calls; v->backend must point at the sel4_client. */
