@@ -8,6 +8,7 @@
  */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "roof_test.h"
@@ -152,8 +153,8 @@ static void fake_reset(enum sel4_policy policy)
 	fk.result = SEL4_VMENTER_RESULT_FAULT;
 	fk.ran = true;
 	roof_core_init(&vcpu, &state, 0, &sel4_client_hot, &client, NULL, NULL);
-	sel4_client_init(&client, &vcpu, policy, &fake_ops, NULL, &fake_env,
-			 &fk.ipc);
+	assert_int_equal(sel4_client_init(&client, &vcpu, policy, &fake_ops, NULL,
+					  &fake_env, &fk.ipc), 0);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		vcpu.implicit[e] = sel4_client_implicit(policy, (roof_exit)e);
 	vcpu.force_hop = policy == SEL4_POLICY_GENODE;
@@ -718,6 +719,298 @@ static void test_hop_charges(void **unused)
 	assert_int_equal(vcpu.counters.hops, 1);
 }
 
+/* ---- the transfer plan between the fault MRs and roof_state ------------------------ */
+#define PLANNED                                                            \
+	(ROOF_G_ACDB | ROOF_G_EBSD | ROOF_G_EIP | ROOF_G_EFL | ROOF_G_CR |  \
+	 ROOF_G_QUAL | ROOF_G_CTRL | ROOF_G_STA)
+
+/* The copies as the client made them field by field before the plan, by
+ * vmenter.h's MR indices (msg[] as the IPC buffer holds them). */
+static void gather_by_field(const sel4_word *msg, uint64_t mask, roof_state *s)
+{
+	if (mask & ROOF_G_ACDB) {
+		s->ax = msg[SEL4_VMENTER_FAULT_EAX];
+		s->cx = msg[SEL4_VMENTER_FAULT_ECX];
+		s->dx = msg[SEL4_VMENTER_FAULT_EDX];
+		s->bx = msg[SEL4_VMENTER_FAULT_EBX];
+	}
+	if (mask & ROOF_G_EBSD) {
+		s->bp = msg[SEL4_VMENTER_FAULT_EBP];
+		s->si = msg[SEL4_VMENTER_FAULT_ESI];
+		s->di = msg[SEL4_VMENTER_FAULT_EDI];
+	}
+	if (mask & ROOF_G_EIP)
+		s->ip = msg[SEL4_VMENTER_CALL_EIP_MR];
+	if (mask & ROOF_G_EFL)
+		s->flags = msg[SEL4_VMENTER_FAULT_RFLAGS_MR];
+	if (mask & ROOF_G_CR)
+		s->cr3 = msg[SEL4_VMENTER_FAULT_CR3_MR];
+	if (mask & ROOF_G_QUAL) {
+		s->qual_primary = msg[SEL4_VMENTER_FAULT_QUALIFICATION_MR];
+		s->qual_secondary = msg[SEL4_VMENTER_FAULT_GUEST_PHYSICAL_MR];
+	}
+	if (mask & ROOF_G_CTRL)
+		s->ctrl_primary = (uint32_t)msg[SEL4_VMENTER_CALL_CONTROL_PPC_MR];
+	if (mask & ROOF_G_STA)
+		s->intr_state = (uint32_t)msg[SEL4_VMENTER_FAULT_GUEST_INT_MR];
+}
+
+/* The bits of each MR the plan's groups in `mask` carry. */
+static void planned_bits(uint64_t mask, sel4_word *bits)
+{
+	static const struct { uint64_t group; unsigned mr; sel4_word bits; } c[] = {
+		{ROOF_G_ACDB, SEL4_VMENTER_FAULT_EAX, ~0ull},
+		{ROOF_G_ACDB, SEL4_VMENTER_FAULT_EBX, ~0ull},
+		{ROOF_G_ACDB, SEL4_VMENTER_FAULT_ECX, ~0ull},
+		{ROOF_G_ACDB, SEL4_VMENTER_FAULT_EDX, ~0ull},
+		{ROOF_G_EBSD, SEL4_VMENTER_FAULT_ESI, ~0ull},
+		{ROOF_G_EBSD, SEL4_VMENTER_FAULT_EDI, ~0ull},
+		{ROOF_G_EBSD, SEL4_VMENTER_FAULT_EBP, ~0ull},
+		{ROOF_G_EIP, SEL4_VMENTER_CALL_EIP_MR, ~0ull},
+		{ROOF_G_EFL, SEL4_VMENTER_FAULT_RFLAGS_MR, ~0ull},
+		{ROOF_G_CR, SEL4_VMENTER_FAULT_CR3_MR, ~0ull},
+		{ROOF_G_QUAL, SEL4_VMENTER_FAULT_QUALIFICATION_MR, ~0ull},
+		{ROOF_G_QUAL, SEL4_VMENTER_FAULT_GUEST_PHYSICAL_MR, ~0ull},
+		{ROOF_G_CTRL, SEL4_VMENTER_CALL_CONTROL_PPC_MR, 0xffffffffull},
+		{ROOF_G_STA, SEL4_VMENTER_FAULT_GUEST_INT_MR, 0xffffffffull},
+	};
+	memset(bits, 0, SEL4_VMENTER_NUM_FAULT_MSGS * sizeof *bits);
+	for (unsigned i = 0; i < sizeof c / sizeof c[0]; i++)
+		if (mask & c[i].group)
+			bits[c[i].mr] = c[i].bits;
+}
+
+/* And back: the 32-bit values replace the low halves of MR1 and MR8. */
+static void scatter_by_field(const roof_state *s, uint64_t mask, sel4_word *msg)
+{
+	const uint64_t high = 0xffffffff00000000ull;
+	if (mask & ROOF_G_ACDB) {
+		msg[SEL4_VMENTER_FAULT_EAX] = s->ax;
+		msg[SEL4_VMENTER_FAULT_ECX] = s->cx;
+		msg[SEL4_VMENTER_FAULT_EDX] = s->dx;
+		msg[SEL4_VMENTER_FAULT_EBX] = s->bx;
+	}
+	if (mask & ROOF_G_EBSD) {
+		msg[SEL4_VMENTER_FAULT_EBP] = s->bp;
+		msg[SEL4_VMENTER_FAULT_ESI] = s->si;
+		msg[SEL4_VMENTER_FAULT_EDI] = s->di;
+	}
+	if (mask & ROOF_G_EIP)
+		msg[SEL4_VMENTER_CALL_EIP_MR] = s->ip;
+	if (mask & ROOF_G_EFL)
+		msg[SEL4_VMENTER_FAULT_RFLAGS_MR] = s->flags;
+	if (mask & ROOF_G_CR)
+		msg[SEL4_VMENTER_FAULT_CR3_MR] = s->cr3;
+	if (mask & ROOF_G_QUAL) {
+		msg[SEL4_VMENTER_FAULT_QUALIFICATION_MR] = s->qual_primary;
+		msg[SEL4_VMENTER_FAULT_GUEST_PHYSICAL_MR] = s->qual_secondary;
+	}
+	if (mask & ROOF_G_CTRL)
+		msg[SEL4_VMENTER_CALL_CONTROL_PPC_MR] =
+			(msg[SEL4_VMENTER_CALL_CONTROL_PPC_MR] & high) | s->ctrl_primary;
+	if (mask & ROOF_G_STA)
+		msg[SEL4_VMENTER_FAULT_GUEST_INT_MR] =
+			(msg[SEL4_VMENTER_FAULT_GUEST_INT_MR] & high) | s->intr_state;
+}
+
+static uint64_t plan_rng;
+static uint64_t plan_rand(void)
+{
+	plan_rng ^= plan_rng << 13;
+	plan_rng ^= plan_rng >> 7;
+	plan_rng ^= plan_rng << 17;
+	return plan_rng;
+}
+
+static void random_bytes(void *p, size_t n)
+{
+	uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)plan_rand();
+}
+
+/* The descriptors land in the MRs vmenter.h names, and nowhere else. */
+static void test_mr_plan_lands_in_the_mrs(void **unused)
+{
+	(void)unused;
+	static struct roof_transfer_plan p;
+	assert_int_equal(sel4_mr_plan_init(&p), 0);
+	assert_int_equal(p.native_size, SEL4_VMENTER_NUM_FAULT_MSGS * sizeof(sel4_word));
+	assert_int_equal(p.copyable, PLANNED);
+	assert_int_equal(SEL4_PLAN_SCATTERED & ~PLANNED, 0);
+	/* no group seL4 cannot transfer, nothing the MRs do not carry */
+	assert_int_equal(p.copyable & SEL4_UNSUPPORTED_GROUPS, 0);
+	assert_int_equal(p.group_bytes[ROOF_GB_ACDB], 4 * 8);
+	assert_int_equal(p.group_bytes[ROOF_GB_EBSD], 3 * 8);
+	assert_int_equal(p.group_bytes[ROOF_GB_EIP], 8);      /* ip; ip_len in C */
+	assert_int_equal(p.group_bytes[ROOF_GB_CR], 8);       /* cr3 */
+	assert_int_equal(p.group_bytes[ROOF_GB_QUAL], 2 * 8);
+	assert_int_equal(p.group_bytes[ROOF_GB_CTRL], 4);     /* ctrl_primary */
+	assert_int_equal(p.group_bytes[ROOF_GB_STA], 4);      /* intr_state */
+	for (unsigned d = 0; d < p.ndesc; d++) /* whole MRs or their low half */
+		assert_true(p.desc[d].native_off % sizeof(sel4_word) == 0);
+
+	sel4_word msg[SEL4_VMENTER_NUM_FAULT_MSGS];
+	for (unsigned i = 0; i < SEL4_VMENTER_NUM_FAULT_MSGS; i++)
+		msg[i] = 0x1111111111111111ull * (i % 15 + 1) + i;
+	struct sel4_fault_mrs mrs;
+	memcpy(&mrs, msg, sizeof mrs); /* the IPC buffer's msg[0..16] */
+	static roof_state got, want;
+	memset(&got, 0, sizeof got);
+	memset(&want, 0, sizeof want);
+	assert_int_equal(roof_gather_c(&p, ROOF_G_VALID_BITS, &mrs, &got),
+			 4 * 8 + 3 * 8 + 8 + 8 + 8 + 2 * 8 + 4 + 4);
+	gather_by_field(msg, PLANNED, &want);
+	assert_memory_equal(&got, &want, sizeof got); /* nothing else moved */
+	assert_int_equal(got.ax, msg[10]);
+	assert_int_equal(got.bx, msg[11]);
+	assert_int_equal(got.bp, msg[16]);
+	assert_int_equal(got.ctrl_primary, (uint32_t)msg[1]);
+
+	/* and back: the same MRs, nothing else written */
+	sel4_word back[SEL4_VMENTER_NUM_FAULT_MSGS], expect[SEL4_VMENTER_NUM_FAULT_MSGS];
+	memset(back, 0xa5, sizeof back);
+	memcpy(expect, back, sizeof expect);
+	struct sel4_fault_mrs img;
+	memcpy(&img, back, sizeof img);
+	roof_scatter_c(&p, ROOF_G_VALID_BITS, &got, &img);
+	scatter_by_field(&got, PLANNED, expect);
+	memcpy(back, &img, sizeof back);
+	assert_memory_equal(back, expect, sizeof back);
+	assert_int_equal(back[SEL4_VMENTER_FAULT_REASON_MR], 0xa5a5a5a5a5a5a5a5ull);
+	assert_int_equal(back[SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR],
+			 0xa5a5a5a5a5a5a5a5ull);
+}
+
+/* Random MRs, states and masks: the nasm and the C routines through the
+ * plan give the field-by-field result, and a gather/scatter round trip
+ * gives the MRs back. ROOF_SEL4_PLAN_CASES overrides the case count. */
+static void test_mr_plan_round_trip_random(void **unused)
+{
+	(void)unused;
+	static struct roof_transfer_plan p;
+	assert_int_equal(sel4_mr_plan_init(&p), 0);
+	typedef uint64_t (*gather_fn)(const struct roof_transfer_plan *, uint64_t,
+				      const void *, roof_state *);
+	typedef uint64_t (*scatter_fn)(const struct roof_transfer_plan *, uint64_t,
+				       const roof_state *, void *);
+	static const struct { const char *name; gather_fn gather; scatter_fn scatter; }
+	variant[] = {{"asm", roof_gather_asm, roof_scatter_asm},
+		     {"c", roof_gather_c, roof_scatter_c}};
+	const char *env = getenv("ROOF_SEL4_PLAN_CASES");
+	unsigned cases = env ? (unsigned)strtoul(env, NULL, 0) : 20000;
+	static roof_state start, got, want, again;
+	plan_rng = 0x5e14c0ffee15ull;
+	for (unsigned n = 0; n < cases; n++) {
+		uint64_t seed = plan_rng;
+		sel4_word msg[SEL4_VMENTER_NUM_FAULT_MSGS];
+		random_bytes(msg, sizeof msg);
+		random_bytes(&start, sizeof start);
+		/* any mask; the plan copies only its groups */
+		uint64_t mask = plan_rand();
+		if (n % 4 == 0)
+			mask &= SEL4_PLAN_SCATTERED; /* what the write path sends */
+		uint64_t bytes = 0;
+		for (unsigned b = 0; b < ROOF_GB_LIMIT; b++)
+			if (mask & PLANNED & (UINT64_C(1) << b))
+				bytes += p.group_bytes[b];
+		struct sel4_fault_mrs mrs;
+		memcpy(&mrs, msg, sizeof mrs);
+		memcpy(&want, &start, sizeof want);
+		gather_by_field(msg, mask, &want);
+		for (unsigned v = 0; v < 2; v++) {
+			memcpy(&got, &start, sizeof got);
+			if (variant[v].gather(&p, mask, &mrs, &got) != bytes)
+				fail_msg("%s gather: byte count (case %u, seed %llx)",
+					 variant[v].name, n, (unsigned long long)seed);
+			if (memcmp(&got, &want, sizeof got))
+				fail_msg("%s gather of mask %llx differs from the field "
+					 "copies (case %u, seed %llx)", variant[v].name,
+					 (unsigned long long)mask, n,
+					 (unsigned long long)seed);
+			/* back into other MRs: the field-by-field writes */
+			sel4_word out[SEL4_VMENTER_NUM_FAULT_MSGS], expect[SEL4_VMENTER_NUM_FAULT_MSGS];
+			random_bytes(out, sizeof out);
+			memcpy(expect, out, sizeof expect);
+			scatter_by_field(&got, mask, expect);
+			struct sel4_fault_mrs img;
+			memcpy(&img, out, sizeof img);
+			if (variant[v].scatter(&p, mask, &got, &img) != bytes)
+				fail_msg("%s scatter: byte count (case %u)",
+					 variant[v].name, n);
+			memcpy(out, &img, sizeof out);
+			if (memcmp(out, expect, sizeof out))
+				fail_msg("%s scatter of mask %llx differs from the field "
+					 "copies (case %u, seed %llx)", variant[v].name,
+					 (unsigned long long)mask, n,
+					 (unsigned long long)seed);
+			/* the round trip: the planned MRs are the original ones
+			 * (the 32-bit groups: their low halves), and gathering
+			 * them again gives the same state */
+			sel4_word bits[SEL4_VMENTER_NUM_FAULT_MSGS];
+			planned_bits(mask, bits);
+			for (unsigned i = 0; i < SEL4_VMENTER_NUM_FAULT_MSGS; i++)
+				if ((out[i] & bits[i]) != (msg[i] & bits[i]))
+					fail_msg("%s round trip: MR%u (case %u, seed %llx)",
+						 variant[v].name, i, n,
+						 (unsigned long long)seed);
+			memcpy(&again, &start, sizeof again);
+			variant[v].gather(&p, mask, &img, &again);
+			if (memcmp(&again, &got, sizeof again))
+				fail_msg("%s round trip: state differs (case %u, seed %llx)",
+					 variant[v].name, n, (unsigned long long)seed);
+		}
+	}
+	print_message("sel4 MR plan: %u random cases agree (asm, c)\n", cases);
+}
+
+/* The client: a handler sees the MRs of the fault it handles, and the
+ * registers it writes reach WriteRegisters with the rest kept. */
+static roof_action gprs_swapped(roof_vcpu *v, roof_state *s, void *p)
+{
+	(void)v;
+	(void)p;
+	roof_set_dx(s, roof_get_ax(s));
+	roof_set_di(s, roof_get_bp(s));
+	return ROOF_RESUME;
+}
+
+static void test_client_fetch_is_the_mrs(void **unused)
+{
+	(void)unused;
+	plan_rng = 0x5e14ba5eull;
+	for (int p = 0; p < 2; p++) {
+		fake_reset(p ? SEL4_POLICY_GENODE : SEL4_POLICY_TUNED);
+		fake_fault(VMX_EXIT_HLT, 0, 1, 0, CODE_GPA);
+		for (unsigned i = SEL4_VMENTER_FAULT_RFLAGS_MR; i < SEL4_VMENTER_NUM_FAULT_MSGS; i++)
+			fk.ret[i] = plan_rand();
+		fk.ret[SEL4_VMENTER_FAULT_CR3_MR] = 0x1000;
+		/* Genode reads the interruptibility by ReadVMCS as well */
+		fk.vmcs[VMCS_GUEST_INTERRUPTIBILITY] = fk.ret[SEL4_VMENTER_FAULT_GUEST_INT_MR];
+		vcpu.handlers[ROOF_EXIT_HLT] = (struct roof_handler_slot){
+			gprs_swapped, NULL, PLANNED, ROOF_INLINE, 1};
+		counts_zero();
+		enter_and_dispatch();
+		static roof_state want;
+		memcpy(&want, &state, sizeof want);
+		gather_by_field(fk.ret, PLANNED, &want);
+		want.dx = fk.ret[SEL4_VMENTER_FAULT_EAX];
+		want.di = fk.ret[SEL4_VMENTER_FAULT_EBP];
+		assert_memory_equal(&state, &want, sizeof state);
+		assert_int_equal(state.ip_len, 1);
+		/* tuned: cr0 and cr4 cost their reads, the rest is in the MRs */
+		assert_int_equal(fk.nreads, p ? 54 : 6);
+		assert_int_equal(fk.nregs, 1);
+		assert_int_equal(fk.regs.eax, fk.ret[SEL4_VMENTER_FAULT_EAX]);
+		assert_int_equal(fk.regs.ebx, fk.ret[SEL4_VMENTER_FAULT_EBX]);
+		assert_int_equal(fk.regs.ecx, fk.ret[SEL4_VMENTER_FAULT_ECX]);
+		assert_int_equal(fk.regs.edx, fk.ret[SEL4_VMENTER_FAULT_EAX]);
+		assert_int_equal(fk.regs.esi, fk.ret[SEL4_VMENTER_FAULT_ESI]);
+		assert_int_equal(fk.regs.edi, fk.ret[SEL4_VMENTER_FAULT_EBP]);
+		assert_int_equal(fk.regs.ebp, fk.ret[SEL4_VMENTER_FAULT_EBP]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +1026,9 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_cr0_upper_bits),
 		cmocka_unit_test(test_hop_charges),
+		cmocka_unit_test(test_mr_plan_lands_in_the_mrs),
+		cmocka_unit_test(test_mr_plan_round_trip_random),
+		cmocka_unit_test(test_client_fetch_is_the_mrs),
 	};
 	return cmocka_run_group_tests_name("sel4-abi", tests, NULL, NULL);
 }
