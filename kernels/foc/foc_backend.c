@@ -35,8 +35,12 @@ static int foc_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v)
 	}
 	bool genode = vmx_model_of(vm)->policy == VMX_MODEL_GENODE;
 	struct vmx_exit_env env = vmx_model_exit_env(foc_kernel_hw(fv->kernel));
-	foc_client_init(&fv->client, v, foc_kernel_page(fv->kernel),
-			&foc_kernel_ops, fv->kernel, &env, genode);
+	if (foc_client_init(&fv->client, v, foc_kernel_page(fv->kernel),
+			    &foc_kernel_ops, fv->kernel, &env, genode)) {
+		foc_kernel_destroy(fv->kernel);
+		free(fv);
+		return roof_vm_fail(vm, ROOF_EKERNEL, "foc: %s", FOC_PLAN_REFUSED);
+	}
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		v->implicit[e] = vmx_exit_implicit((roof_exit)e);
 	v->hot = &foc_client_hot;

@@ -12,8 +12,11 @@
  *                        decode reads the instruction
  *   byte 8192            optional: the resume's result (1 = the vCPU IRQ)
  * The page's own offset table and cr2 index are used, as l4sys does, so
- * the bytes reach the field formula unfiltered. The page holds every
- * stored field: the record's kernel has nothing more to give.
+ * the bytes reach the field formula unfiltered: the client builds its
+ * transfer plan from them (a table that gives a plain field no place
+ * decodes as BACKEND_ERROR, the backend's refusal of such a vCPU) and its
+ * C accesses read them at each access. The page holds every stored field:
+ * the record's kernel has nothing more to give.
  * The client runs as on the vCPU thread (policy tuned): its resume, whose
  * kernel call returns the record's result, the exit's delivery, and the
  * dispatch with no handler registered.
@@ -105,16 +108,22 @@ int roof_exit_record_decode_foc(const uint8_t *data, size_t size,
 	memset(&rec.v, 0, sizeof rec.v);
 	roof_core_init(&rec.v, out, 0, &foc_client_hot, rec.client, NULL, NULL);
 	struct vmx_exit_env env = vmx_model_record_exit_env(rec.guest);
-	foc_client_init(rec.client, &rec.v, rec.page, &rec_ops, NULL, &env, false);
-	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
-		rec.v.implicit[e] = vmx_exit_implicit((roof_exit)e);
-	/* the vCPU thread's trip (foc_backend.c): the resume, the exit it
-	 * left in the page, the dispatch; a failed resume has prepared a
-	 * BACKEND_ERROR exit, which is dispatched as well */
-	if (foc_client_resume(rec.client) == 0)
-		foc_client_deliver(rec.client,
-				   vmx_exit_unified(rec.client->native));
-	roof_dispatch_exit(&rec.v);
+	if (foc_client_init(rec.client, &rec.v, rec.page, &rec_ops, NULL, &env,
+			    false) == 0) {
+		for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
+			rec.v.implicit[e] = vmx_exit_implicit((roof_exit)e);
+		/* the vCPU thread's trip (foc_backend.c): the resume, the exit
+		 * it left in the page, the dispatch; a failed resume has
+		 * prepared a BACKEND_ERROR exit, which is dispatched as well */
+		if (foc_client_resume(rec.client) == 0)
+			foc_client_deliver(rec.client,
+					   vmx_exit_unified(rec.client->native));
+		roof_dispatch_exit(&rec.v);
+	} else {
+		/* no transfer plan for this table: the backend refuses such
+		 * a vCPU, the record decodes to that refusal */
+		roof_state_begin_error(out, FOC_PLAN_REFUSED);
+	}
 	if (mem)
 		*mem = rec.page;
 	if (mem_size)

@@ -2,7 +2,8 @@
  * foc_client.c - the Fiasco.OC client (see foc_client.h). The field
  * choices and conversions follow Genode's repos/base-foc/src/lib/base/x86/
  * vm.cc (_read_intel_state, _write_intel_state, entry()); the page layout
- * is foc_abi.h. Freestanding.
+ * is foc_abi.h. The plain fields move through the transfer plan
+ * (foc_plan.c); the conversions are here. Freestanding.
  */
 #include "foc_client.h"
 #include "x86_arch.h"
@@ -92,13 +93,6 @@ void foc_client_vmcs_write(struct foc_client *c, uint32_t field, uint64_t v)
 #define RD(f) foc_client_vmcs_read(c, (f))
 #define WR(f, v) foc_client_vmcs_write(c, (f), (v))
 
-static uint32_t cr2_field(struct foc_client *c)
-{
-	uint32_t f;
-	__builtin_memcpy(&f, c->page->vmcs + FOC_VMCS_CR2_INDEX, sizeof f);
-	return f; /* l4_vm_vmx_get_cr2_index() */
-}
-
 /* ---- FPU ---------------------------------------------------------------------
  * The instructions run where vm.cc runs them, on 512-byte images. On this
  * substrate the guest FPU is not in the thread's registers, so a save is
@@ -144,21 +138,25 @@ static struct roof_segment *seg_of(roof_state *s, unsigned i)
 	return segs[i];
 }
 
-static void read_seg(struct foc_client *c, struct roof_segment *seg, unsigned vmx)
+/* The segment groups' access rights (the rest of a segment is on the plan). */
+static const unsigned seg_group[8] = {
+	ROOF_GB_ESDS, ROOF_GB_ESDS, ROOF_GB_FSGS, ROOF_GB_FSGS,
+	ROOF_GB_CSSS, ROOF_GB_CSSS, ROOF_GB_TR, ROOF_GB_LDTR};
+
+static void read_ar(struct foc_client *c, roof_state *s, uint64_t g)
 {
-	seg->sel = (uint16_t)RD(VMCS_GUEST_ES_SEL + 2 * vmx);
-	seg->ar = roof_ar_from_vmx((uint32_t)RD(VMCS_GUEST_ES_AR + 2 * vmx));
-	seg->limit = (uint32_t)RD(VMCS_GUEST_ES_LIMIT + 2 * vmx);
-	seg->base = RD(VMCS_GUEST_ES_BASE + 2 * vmx);
+	for (unsigned i = 0; i < 8; i++)
+		if (g & (UINT64_C(1) << seg_group[i]))
+			seg_of(s, i)->ar = roof_ar_from_vmx(
+				(uint32_t)RD(VMCS_GUEST_ES_AR + 2 * seg_index[i]));
 }
 
-static void write_seg(struct foc_client *c, const struct roof_segment *seg,
-		      unsigned vmx)
+static void write_ar(struct foc_client *c, const roof_state *s, uint64_t g)
 {
-	WR(VMCS_GUEST_ES_SEL + 2 * vmx, seg->sel);
-	WR(VMCS_GUEST_ES_AR + 2 * vmx, roof_ar_to_vmx(seg->ar));
-	WR(VMCS_GUEST_ES_LIMIT + 2 * vmx, seg->limit);
-	WR(VMCS_GUEST_ES_BASE + 2 * vmx, seg->base);
+	for (unsigned i = 0; i < 8; i++)
+		if (g & (UINT64_C(1) << seg_group[i]))
+			WR(VMCS_GUEST_ES_AR + 2 * seg_index[i],
+			   roof_ar_to_vmx(seg_of((roof_state *)s, i)->ar));
 }
 
 /* The exit's entry-interruption view: an injection that the exit
@@ -208,47 +206,16 @@ static int read_fpu(struct foc_client *c, roof_state *s)
 	return 0;
 }
 
-/* Copy the groups from the page into the state (vm.cc _read_intel_state,
- * group by group). The caller synced them. */
+/* Copy the groups from the page into the state (vm.cc _read_intel_state):
+ * the plain fields through the plan, the conversions (foc_plan.c lists
+ * them) here. The caller synced the groups. */
 static void read_groups(struct foc_client *c, roof_state *s, uint64_t g)
 {
-	struct foc_vcpu_regs *r = &c->page->vcpu.r;
-	if (g & ROOF_G_ACDB) {
-		s->ax = r->ax, s->cx = r->cx, s->dx = r->dx, s->bx = r->bx;
-		c->stats.page_reads += 4;
-	}
-	if (g & ROOF_G_EBSD) {
-		s->bp = r->bp, s->si = r->si, s->di = r->di;
-		c->stats.page_reads += 3;
-	}
-	if (g & ROOF_G_R8_R15) {
-		s->r8 = r->r8, s->r9 = r->r9, s->r10 = r->r10, s->r11 = r->r11;
-		s->r12 = r->r12, s->r13 = r->r13, s->r14 = r->r14, s->r15 = r->r15;
-		c->stats.page_reads += 8;
-	}
-	if (g & ROOF_G_ESP)
-		s->sp = RD(VMCS_GUEST_RSP);
-	if (g & ROOF_G_EIP) {
-		s->ip = RD(VMCS_GUEST_RIP);
+	roof_gather(&c->plan, g, c->page, s);
+	c->stats.page_reads += foc_plan_fields(&c->plan, g);
+	if (g & ROOF_G_EIP)
 		s->ip_len = has_insn_len(c->native) ? RD(VMCS_EXIT_INSTR_LEN) : 0;
-	}
-	if (g & ROOF_G_EFL)
-		s->flags = RD(VMCS_GUEST_RFLAGS);
-	for (unsigned i = 0; i < 8; i++) {
-		static const unsigned bits[8] = {
-			ROOF_GB_ESDS, ROOF_GB_ESDS, ROOF_GB_FSGS, ROOF_GB_FSGS,
-			ROOF_GB_CSSS, ROOF_GB_CSSS, ROOF_GB_TR, ROOF_GB_LDTR};
-		if (g & (UINT64_C(1) << bits[i]))
-			read_seg(c, seg_of(s, i), seg_index[i]);
-	}
-	if (g & ROOF_G_GDTR) {
-		s->gdtr.limit = (uint32_t)RD(VMCS_GUEST_GDTR_LIMIT);
-		s->gdtr.base = RD(VMCS_GUEST_GDTR_BASE);
-	}
-	if (g & ROOF_G_IDTR) {
-		s->idtr.limit = (uint32_t)RD(VMCS_GUEST_IDTR_LIMIT);
-		s->idtr.base = RD(VMCS_GUEST_IDTR_BASE);
-	}
+	read_ar(c, s, g);
 	if (g & ROOF_G_CR) {
 		/* guest view = VMM-owned bits from the shadow (vm.cc); vm.cc
 		 * writes the shadow back when they differ */
@@ -256,34 +223,17 @@ static void read_groups(struct foc_client *c, roof_state *s, uint64_t g)
 		s->cr0 = (cr0 & ~CR0_MASK) | (sh0 & CR0_MASK);
 		if (s->cr0 != sh0)
 			WR(VMCS_CR0_SHADOW, s->cr0);
-		s->cr2 = RD(cr2_field(c));
-		s->cr3 = RD(VMCS_GUEST_CR3);
 		uint64_t cr4 = RD(VMCS_GUEST_CR4), sh4 = RD(VMCS_CR4_SHADOW);
 		s->cr4 = (cr4 & ~CR4_MASK) | (sh4 & CR4_MASK);
 		if (s->cr4 != sh4)
 			WR(VMCS_CR4_SHADOW, s->cr4);
 	}
-	if (g & ROOF_G_DR)
-		s->dr7 = RD(VMCS_GUEST_DR7);
-	if (g & ROOF_G_SYS) {
+	if (g & ROOF_G_SYS) /* a 32-bit field into a 64-bit register */
 		s->sysenter_cs = RD(VMCS_GUEST_SYSENTER_CS);
-		s->sysenter_sp = RD(VMCS_GUEST_SYSENTER_ESP);
-		s->sysenter_ip = RD(VMCS_GUEST_SYSENTER_EIP);
-	}
-	if (g & ROOF_G_QUAL) {
-		s->qual_primary = RD(VMCS_EXIT_QUALIFICATION);
-		s->qual_secondary = RD(VMCS_GUEST_PHYS_ADDR);
-	}
-	if (g & ROOF_G_CTRL) {
+	if (g & ROOF_G_CTRL)
 		s->ctrl_primary = (uint32_t)RD(VMCS_PROC_CTLS);
-		s->ctrl_secondary = (uint32_t)RD(VMCS_PROC_CTLS2);
-	}
 	if (g & ROOF_G_INJ)
 		s->inj_info = read_inj(c, &s->inj_error);
-	if (g & ROOF_G_STA) {
-		s->intr_state = (uint32_t)RD(VMCS_GUEST_INTERRUPTIBILITY);
-		s->actv_state = (uint32_t)RD(VMCS_GUEST_ACTIVITY);
-	}
 	if (g & ROOF_G_TSC) {
 		/* no guest-TSC field: host TSC + offset, the VMX relation
 		 * (vm.cc reports the host's Trace::timestamp()) */
@@ -292,34 +242,15 @@ static void read_groups(struct foc_client *c, roof_state *s, uint64_t g)
 		c->tsc_delivered = s->tsc;
 		c->offset_delivered = s->tsc_offset;
 	}
-	if (g & ROOF_G_EFER)
-		s->efer = RD(VMCS_GUEST_EFER);
-	if (g & ROOF_G_SYSCALL) {
-		s->star = RD(FOC_VMCS_MSR_STAR);
-		s->lstar = RD(FOC_VMCS_MSR_LSTAR);
-		s->cstar = RD(FOC_VMCS_MSR_CSTAR);
-		s->fmask = RD(FOC_VMCS_MSR_SYSCALL_MASK);
-		s->kernel_gs_base = RD(FOC_VMCS_MSR_KERNEL_GS_BASE);
-	}
 }
 
 /* ---- writing groups (vm.cc _write_intel_state) --------------------------------- */
+/* QUAL is exit information: nothing of it goes back. */
 static void write_groups(struct foc_client *c, const roof_state *s, uint64_t g)
 {
-	struct foc_vcpu_regs *r = &c->page->vcpu.r;
-	if (g & ROOF_G_ACDB) {
-		r->ax = s->ax, r->cx = s->cx, r->dx = s->dx, r->bx = s->bx;
-		c->stats.page_writes += 4;
-	}
-	if (g & ROOF_G_EBSD) {
-		r->bp = s->bp, r->si = s->si, r->di = s->di;
-		c->stats.page_writes += 3;
-	}
-	if (g & ROOF_G_R8_R15) {
-		r->r8 = s->r8, r->r9 = s->r9, r->r10 = s->r10, r->r11 = s->r11;
-		r->r12 = s->r12, r->r13 = s->r13, r->r14 = s->r14, r->r15 = s->r15;
-		c->stats.page_writes += 8;
-	}
+	uint64_t planned = g & ~ROOF_G_QUAL;
+	roof_scatter(&c->plan, planned, s, c->page);
+	c->stats.page_writes += foc_plan_fields(&c->plan, planned);
 	if (g & ROOF_G_TSC) {
 		/* a changed tsc moves the offset by the difference */
 		uint64_t off = s->tsc != c->tsc_delivered
@@ -328,20 +259,9 @@ static void write_groups(struct foc_client *c, const roof_state *s, uint64_t g)
 				       : s->tsc_offset;
 		WR(VMCS_TSC_OFFSET, off);
 	}
-	if (g & ROOF_G_SYSCALL) {
-		WR(FOC_VMCS_MSR_STAR, s->star);
-		WR(FOC_VMCS_MSR_LSTAR, s->lstar);
-		WR(FOC_VMCS_MSR_CSTAR, s->cstar);
-		WR(FOC_VMCS_MSR_SYSCALL_MASK, s->fmask);
-		WR(FOC_VMCS_MSR_KERNEL_GS_BASE, s->kernel_gs_base);
-	}
-	if (g & ROOF_G_DR)
-		WR(VMCS_GUEST_DR7, s->dr7);
 	if (g & ROOF_G_CR) {
 		WR(VMCS_GUEST_CR0, ~CR0_MASK & s->cr0);
 		WR(VMCS_CR0_SHADOW, s->cr0);
-		WR(cr2_field(c), s->cr2);
-		WR(VMCS_GUEST_CR3, s->cr3);
 		WR(VMCS_GUEST_CR4, CR4_SET | (~CR4_MASK & s->cr4));
 		WR(VMCS_CR4_SHADOW, s->cr4);
 	}
@@ -362,45 +282,13 @@ static void write_groups(struct foc_client *c, const roof_state *s, uint64_t g)
 		   s->inj_info & ~(INJ_REQ_IRQ_WIN | INJ_REQ_NMI_WIN));
 		WR(VMCS_ENTRY_EXC_ERROR, s->inj_error);
 	}
-	if (g & ROOF_G_EFL)
-		WR(VMCS_GUEST_RFLAGS, s->flags);
-	if (g & ROOF_G_ESP)
-		WR(VMCS_GUEST_RSP, s->sp);
-	if (g & ROOF_G_EIP) {
-		WR(VMCS_GUEST_RIP, s->ip);
+	if (g & ROOF_G_EIP)
 		WR(VMCS_ENTRY_INSTR_LEN, s->ip_len);
-	}
-	if (g & ROOF_G_EFER)
-		WR(VMCS_GUEST_EFER, s->efer);
 	if (g & (ROOF_G_CTRL | ROOF_G_INJ))
 		WR(VMCS_PROC_CTLS, CTRL0_ALWAYS | ctrl0);
-	if (g & ROOF_G_CTRL)
-		WR(VMCS_PROC_CTLS2, s->ctrl_secondary);
-	if (g & ROOF_G_STA) {
-		WR(VMCS_GUEST_INTERRUPTIBILITY, s->intr_state);
-		WR(VMCS_GUEST_ACTIVITY, s->actv_state);
-	}
-	for (unsigned i = 0; i < 8; i++) {
-		static const unsigned bits[8] = {
-			ROOF_GB_ESDS, ROOF_GB_ESDS, ROOF_GB_FSGS, ROOF_GB_FSGS,
-			ROOF_GB_CSSS, ROOF_GB_CSSS, ROOF_GB_TR, ROOF_GB_LDTR};
-		if (g & (UINT64_C(1) << bits[i]))
-			write_seg(c, seg_of((roof_state *)s, i), seg_index[i]);
-	}
-	if (g & ROOF_G_IDTR) {
-		WR(VMCS_GUEST_IDTR_BASE, s->idtr.base);
-		WR(VMCS_GUEST_IDTR_LIMIT, s->idtr.limit);
-	}
-	if (g & ROOF_G_GDTR) {
-		WR(VMCS_GUEST_GDTR_BASE, s->gdtr.base);
-		WR(VMCS_GUEST_GDTR_LIMIT, s->gdtr.limit);
-	}
-	if (g & ROOF_G_SYS) {
+	write_ar(c, s, g);
+	if (g & ROOF_G_SYS)
 		WR(VMCS_GUEST_SYSENTER_CS, s->sysenter_cs);
-		WR(VMCS_GUEST_SYSENTER_ESP, s->sysenter_sp);
-		WR(VMCS_GUEST_SYSENTER_EIP, s->sysenter_ip);
-	}
-	/* QUAL is exit information: nothing to write */
 }
 
 /* ---- hot ops -------------------------------------------------------------------- */
@@ -479,9 +367,9 @@ const struct roof_backend_hot_ops foc_client_hot = {
 };
 
 /* ---- the loop around the kernel ------------------------------------------------- */
-void foc_client_init(struct foc_client *c, struct roof_vcpu *v,
-		     struct foc_vcpu_page *page, const struct foc_kernel_ops *ops,
-		     void *k, const struct vmx_exit_env *env, bool genode)
+int foc_client_init(struct foc_client *c, struct roof_vcpu *v,
+		    struct foc_vcpu_page *page, const struct foc_kernel_ops *ops,
+		    void *k, const struct vmx_exit_env *env, bool genode)
 {
 	__builtin_memset(c, 0, sizeof *c);
 	c->v = v;
@@ -495,6 +383,7 @@ void foc_client_init(struct foc_client *c, struct roof_vcpu *v,
 	 * hardware: as if parked */
 	c->fpu_parked = !genode;
 	foc_client_thread_init(c); /* a valid image before the thread's own */
+	return foc_plan_init(&c->plan, page) ? ROOF_EKERNEL : 0;
 }
 
 void foc_client_thread_init(struct foc_client *c)

@@ -12,14 +12,18 @@
  *           state and saves the guest FPU (2x fxsave + 1x fxrstor after the
  *           resume, 1x fxsave + 1x fxrstor before it); every handler runs
  *           on the entrypoint (signal + ready semaphore).
- *   tuned   an exit reads the handler's mask plus what the decode needs,
- *           field by field from the page (memory reads, no syscall); a read
- *           outside the mask is served lazily from the page. The guest FPU
- *           stays in the vCPU thread's registers while the thread runs the
- *           hot loop: fxsave only for a mask (or lazy read) with the FPU,
+ *   tuned   an exit reads the handler's mask plus what the decode needs
+ *           from the page (memory reads, no syscall); a read outside the
+ *           mask is served lazily from the page. The guest FPU stays in
+ *           the vCPU thread's registers while the thread runs the hot
+ *           loop: fxsave only for a mask (or lazy read) with the FPU,
  *           fxrstor only when the VMM wrote it, and one fxsave/fxrstor pair
  *           when the thread leaves and re-enters the hot loop (a stop).
  *           Handlers run where they were registered.
+ *
+ * Either way the plain fields move between page and state through the
+ * transfer plan built at foc_client_init (foc_plan.c: roof_gather /
+ * roof_scatter); the fields that need a conversion stay in C.
  */
 #ifndef ROOF_FOC_CLIENT_H
 #define ROOF_FOC_CLIENT_H
@@ -29,6 +33,7 @@
 
 #include "foc_abi.h"
 #include "roof_core.h"
+#include "transfer_plan.h"
 #include "vmx_exit.h"
 
 #define FOC_FXSAVE_SIZE 512u /* fxsave image: what vm.cc saves and restores */
@@ -84,6 +89,8 @@ struct foc_client {
 	const struct foc_kernel_ops *ops;
 	void *k;
 	struct vmx_exit_env env;
+	/* page <-> roof_state for the plain fields (foc_plan.c) */
+	struct roof_transfer_plan plan;
 	bool genode;
 	bool started;
 	uint32_t native;       /* VMX exit reason of the exit being handled,
@@ -102,9 +109,16 @@ struct foc_client {
  * and XSAVE it cannot). */
 uint64_t foc_client_groups(void);
 
-void foc_client_init(struct foc_client *c, struct roof_vcpu *v,
-		     struct foc_vcpu_page *page, const struct foc_kernel_ops *ops,
-		     void *k, const struct vmx_exit_env *env, bool genode);
+/* Builds the transfer plan from the page's offset table and cr2 index, so
+ * the kernel must have set them up (Vmx::init_vmcs_infos()). 0, or
+ * ROOF_EKERNEL when they give a plain field no place (FOC_PLAN_REFUSED). */
+int foc_client_init(struct foc_client *c, struct roof_vcpu *v,
+		    struct foc_vcpu_page *page, const struct foc_kernel_ops *ops,
+		    void *k, const struct vmx_exit_env *env, bool genode);
+#define FOC_PLAN_REFUSED                                                      \
+	"Fiasco.OC model: the vCPU state page's offset table or cr2 index "  \
+	"gives a field of the transfer plan no place of its width (not "     \
+	"Fiasco's table)"
 /* On the vCPU thread, once: the host FPU image the stand-in restores use. */
 void foc_client_thread_init(struct foc_client *c);
 
@@ -129,6 +143,13 @@ void foc_client_deliver_stopped_pause(struct foc_client *c);
 void foc_client_park(struct foc_client *c);
 
 extern const struct roof_backend_hot_ops foc_client_hot;
+
+/* The plan of the page's plain fields (foc_plan.c): the GPRs, and the
+ * VMCS fields at the offsets the page's offset table gives them now.
+ * 0, or -1 when a field has no place of its width. */
+int foc_plan_init(struct roof_transfer_plan *p, const struct foc_vcpu_page *page);
+/* Fields the plan copies for the groups of `mask` (one page access each). */
+uint64_t foc_plan_fields(const struct roof_transfer_plan *p, uint64_t mask);
 
 /* Page field access by VMCS encoding (counted in c->stats). */
 uint64_t foc_client_vmcs_read(struct foc_client *c, uint32_t field);
