@@ -5,13 +5,16 @@
  * 03f84354b, fiasco vmx.cpp at fee4f8ed~1), and the client
  * (kernels/foc/client/foc_client.c) driven by a fake kernel: exit decoding,
  * the conversions of Genode's vm.cc, both policies' page traffic, FPU
- * instructions and crossings, the recall, a failing kernel.
+ * instructions and crossings, the recall, a failing kernel; and the
+ * client's transfer plan (kernels/foc/client/foc_plan.c) against the page
+ * layout and a field-by-field copy, with both copy routines (nasm and C).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../kernels/foc/foc_kernel.h"
 #include "x86_arch.h"
+#include "fuzz/rng.h"
 #include "roof_test.h"
 
 /* ---- layout ------------------------------------------------------------------- */
@@ -220,12 +223,269 @@ static struct rig *rig_new(bool genode)
 		r->f.guest_fpu[i] = (uint8_t)(i * 7);
 	roof_core_init(&r->v, &r->st, 0, &foc_client_hot, &r->c, NULL, NULL);
 	struct vmx_exit_env env = {no_mem, NULL, NULL};
-	foc_client_init(&r->c, &r->v, &r->page, &fake_ops, &r->f, &env, genode);
+	assert_int_equal(foc_client_init(&r->c, &r->v, &r->page, &fake_ops,
+					 &r->f, &env, genode),
+			 0);
 	foc_client_thread_init(&r->c);
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
 		r->v.implicit[e] = vmx_exit_implicit((roof_exit)e);
 	r->v.force_hop = genode;
 	return r;
+}
+
+/* ---- the transfer plan ------------------------------------------------------------ */
+/* A page whose VMCS header is the kernel's: table and cr2 index. */
+static void fiasco_header(struct foc_vcpu_page *p)
+{
+	header(p->vmcs);
+	uint32_t cr2 = FOC_VMCS_CR2;
+	memcpy(p->vmcs + FOC_VMCS_CR2_INDEX, &cr2, sizeof cr2);
+}
+
+/* The plain fields field by field, as the client copied them before the
+ * plan: what the plan must do (foc_plan.c names the conversions left out:
+ * access rights, cr0/cr4, ip_len, sysenter_cs, ctrl_primary, INJ, TSC). */
+#define GPRS(X)                                                               \
+	X(ACDB, ax) X(ACDB, cx) X(ACDB, dx) X(ACDB, bx) X(EBSD, bp)          \
+	X(EBSD, si) X(EBSD, di) X(R8_R15, r8) X(R8_R15, r9) X(R8_R15, r10)   \
+	X(R8_R15, r11) X(R8_R15, r12) X(R8_R15, r13) X(R8_R15, r14)          \
+	X(R8_R15, r15)
+#define SEGMENTS(X)                                                           \
+	X(ESDS, es, ES) X(ESDS, ds, DS) X(FSGS, fs, FS) X(FSGS, gs, GS)      \
+	X(CSSS, cs, CS) X(CSSS, ss, SS) X(TR, tr, TR) X(LDTR, ldtr, LDTR)
+#define FIELDS(X)                                                             \
+	X(ESP, sp, VMCS_GUEST_RSP) X(EIP, ip, VMCS_GUEST_RIP)                \
+	X(EFL, flags, VMCS_GUEST_RFLAGS)                                     \
+	X(GDTR, gdtr.limit, VMCS_GUEST_GDTR_LIMIT)                           \
+	X(GDTR, gdtr.base, VMCS_GUEST_GDTR_BASE)                             \
+	X(IDTR, idtr.limit, VMCS_GUEST_IDTR_LIMIT)                           \
+	X(IDTR, idtr.base, VMCS_GUEST_IDTR_BASE)                             \
+	X(CR, cr2, FOC_VMCS_CR2) X(CR, cr3, VMCS_GUEST_CR3)                  \
+	X(DR, dr7, VMCS_GUEST_DR7)                                           \
+	X(SYS, sysenter_sp, VMCS_GUEST_SYSENTER_ESP)                         \
+	X(SYS, sysenter_ip, VMCS_GUEST_SYSENTER_EIP)                         \
+	X(QUAL, qual_primary, VMCS_EXIT_QUALIFICATION)                       \
+	X(QUAL, qual_secondary, VMCS_GUEST_PHYS_ADDR)                        \
+	X(CTRL, ctrl_secondary, VMCS_PROC_CTLS2)                             \
+	X(STA, intr_state, VMCS_GUEST_INTERRUPTIBILITY)                      \
+	X(STA, actv_state, VMCS_GUEST_ACTIVITY)                              \
+	X(EFER, efer, VMCS_GUEST_EFER)                                       \
+	X(SYSCALL, star, FOC_VMCS_MSR_STAR)                                  \
+	X(SYSCALL, lstar, FOC_VMCS_MSR_LSTAR)                                \
+	X(SYSCALL, cstar, FOC_VMCS_MSR_CSTAR)                                \
+	X(SYSCALL, fmask, FOC_VMCS_MSR_SYSCALL_MASK)                         \
+	X(SYSCALL, kernel_gs_base, FOC_VMCS_MSR_KERNEL_GS_BASE)
+
+static void ref_gather(struct foc_vcpu_page *p, roof_state *s, uint64_t g)
+{
+#define GPR_IN(grp, reg)                                                      \
+	if (g & ROOF_G_##grp)                                                 \
+		s->reg = p->vcpu.r.reg;
+#define SEG_IN(grp, m, VMX)                                                   \
+	if (g & ROOF_G_##grp) {                                               \
+		s->m.sel = (uint16_t)get(p, VMCS_GUEST_##VMX##_SEL);          \
+		s->m.limit = (uint32_t)get(p, VMCS_GUEST_##VMX##_LIMIT);      \
+		s->m.base = get(p, VMCS_GUEST_##VMX##_BASE);                  \
+	}
+#define FIELD_IN(grp, m, f)                                                   \
+	if (g & ROOF_G_##grp)                                                 \
+		s->m = get(p, f);
+	GPRS(GPR_IN)
+	SEGMENTS(SEG_IN)
+	FIELDS(FIELD_IN)
+#undef GPR_IN
+#undef SEG_IN
+#undef FIELD_IN
+}
+
+static void ref_scatter(const roof_state *s, struct foc_vcpu_page *p, uint64_t g)
+{
+	g &= ~ROOF_G_QUAL; /* exit information: never written back */
+#define GPR_OUT(grp, reg)                                                     \
+	if (g & ROOF_G_##grp)                                                 \
+		p->vcpu.r.reg = s->reg;
+#define SEG_OUT(grp, m, VMX)                                                  \
+	if (g & ROOF_G_##grp) {                                               \
+		put(p, VMCS_GUEST_##VMX##_SEL, s->m.sel);                     \
+		put(p, VMCS_GUEST_##VMX##_LIMIT, s->m.limit);                 \
+		put(p, VMCS_GUEST_##VMX##_BASE, s->m.base);                   \
+	}
+#define FIELD_OUT(grp, m, f)                                                  \
+	if (g & ROOF_G_##grp)                                                 \
+		put(p, f, s->m);
+	GPRS(GPR_OUT)
+	SEGMENTS(SEG_OUT)
+	FIELDS(FIELD_OUT)
+#undef GPR_OUT
+#undef SEG_OUT
+#undef FIELD_OUT
+}
+
+/* The groups with plain fields, and how many each has. */
+#define PLANNED                                                               \
+	(ROOF_G_ACDB | ROOF_G_EBSD | ROOF_G_R8_R15 | ROOF_G_ESP | ROOF_G_EIP | \
+	 ROOF_G_EFL | ROOF_G_ESDS | ROOF_G_FSGS | ROOF_G_CSSS | ROOF_G_TR |   \
+	 ROOF_G_LDTR | ROOF_G_GDTR | ROOF_G_IDTR | ROOF_G_CR | ROOF_G_DR |    \
+	 ROOF_G_SYS | ROOF_G_QUAL | ROOF_G_CTRL | ROOF_G_STA | ROOF_G_EFER |  \
+	 ROOF_G_SYSCALL)
+
+static const struct roof_copy_desc *desc_of(const struct roof_transfer_plan *p,
+					    uint32_t state_off)
+{
+	for (uint32_t i = 0; i < p->ndesc; i++)
+		if (p->desc[i].state_off == state_off)
+			return &p->desc[i];
+	fail_msg("no descriptor for state offset %u", state_off);
+	return NULL;
+}
+
+static void test_plan_matches_page_layout(void **state)
+{
+	(void)state;
+	struct foc_vcpu_page *page = aligned_alloc(4096, sizeof *page);
+	struct roof_transfer_plan *p = malloc(sizeof *p);
+	assert_non_null(page);
+	assert_non_null(p);
+	memset(page, 0, sizeof *page);
+	fiasco_header(page);
+	assert_int_equal(foc_plan_init(p, page), 0);
+	assert_int_equal(p->copyable, PLANNED);
+	static const struct {
+		unsigned bit, fields;
+	} counts[] = {
+		{ROOF_GB_ACDB, 4}, {ROOF_GB_EBSD, 3}, {ROOF_GB_R8_R15, 8},
+		{ROOF_GB_ESP, 1},  {ROOF_GB_EIP, 1},  {ROOF_GB_EFL, 1},
+		{ROOF_GB_ESDS, 6}, {ROOF_GB_FSGS, 6}, {ROOF_GB_CSSS, 6},
+		{ROOF_GB_TR, 3},   {ROOF_GB_LDTR, 3}, {ROOF_GB_GDTR, 2},
+		{ROOF_GB_IDTR, 2}, {ROOF_GB_CR, 2},   {ROOF_GB_DR, 1},
+		{ROOF_GB_SYS, 2},  {ROOF_GB_QUAL, 2}, {ROOF_GB_CTRL, 1},
+		{ROOF_GB_STA, 2},  {ROOF_GB_EFER, 1}, {ROOF_GB_SYSCALL, 5},
+	};
+	uint64_t total = 0;
+	for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		assert_int_equal(p->count[counts[i].bit], counts[i].fields);
+		total += counts[i].fields;
+	}
+	assert_int_equal(p->ndesc, total);
+	assert_int_equal(total, 62); /* README: "On the plan (62 fields)" */
+	assert_int_equal(foc_plan_fields(p, ROOF_G_EVERYTHING), total);
+	/* the io-out exit's groups: ACDB 4, EIP 1 (+ ip_len in C), EFER 1,
+	 * CSSS 6 (+ 2 access rights in C) */
+	assert_int_equal(foc_plan_fields(p, ROOF_G_ACDB | ROOF_G_EIP |
+						    ROOF_G_EFER | ROOF_G_CSSS |
+						    ROOF_G_INJ | ROOF_G_FPU),
+			 12);
+	/* page offsets worked out by hand (README: the formula and table) */
+	const struct {
+		uint32_t state_off, page_off, len;
+	} at[] = {
+		{offsetof(roof_state, r15), 0x40, 8},      /* l4_vcpu_regs_t */
+		{offsetof(roof_state, ax), 0xb8, 8},
+		{offsetof(roof_state, ip), 0x400 + 41 * 64 + (0x1e << 2), 8},
+		{offsetof(roof_state, cr2), 0x400 + 41 * 64 + (0x3e << 2), 8},
+		{offsetof(roof_state, es.sel), 0x400 + 31 * 64, 2},
+		{offsetof(roof_state, ldtr.limit), 0x400 + 38 * 64 + (0x0c << 1), 4},
+		{offsetof(roof_state, efer), 0x400 + 33 * 64 + (0x06 << 2), 8},
+		{offsetof(roof_state, qual_secondary), 0x400 + 18 * 64, 8},
+		{offsetof(roof_state, ctrl_secondary), 0x400 + 8 * 64 + (0x1e << 1), 4},
+		{offsetof(roof_state, kernel_gs_base), 0x400 + 33 * 64 + (0x4c << 2), 8},
+	};
+	for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+		const struct roof_copy_desc *d = desc_of(p, at[i].state_off);
+		assert_int_equal(d->native_off, at[i].page_off);
+		assert_int_equal(d->len, at[i].len);
+	}
+	/* the cr2 field is the one the page's index names */
+	uint32_t cr2_elsewhere = 0x6830; /* natural width, unused */
+	memcpy(page->vmcs + FOC_VMCS_CR2_INDEX, &cr2_elsewhere, 4);
+	assert_int_equal(foc_plan_init(p, page), 0);
+	assert_int_equal(desc_of(p, offsetof(roof_state, cr2))->native_off,
+			 0x400 + 41 * 64 + (0x30 << 2));
+	/* refused: a cr2 index naming a 32-bit field, a table without the
+	 * natural-width guest block, a scribbled table */
+	uint32_t cr2_narrow = 0x482e;
+	memcpy(page->vmcs + FOC_VMCS_CR2_INDEX, &cr2_narrow, 4);
+	assert_int_equal(foc_plan_init(p, page), -1);
+	fiasco_header(page);
+	page->vmcs[FOC_VMCS_OFFSET_TABLE + 0x1a] = 0;
+	assert_int_equal(foc_plan_init(p, page), -1);
+	memset(page->vmcs + FOC_VMCS_OFFSET_TABLE, 0xff, 32);
+	assert_int_equal(foc_plan_init(p, page), -1);
+	free(p);
+	free(page);
+}
+
+typedef uint64_t (*gather_fn)(const struct roof_transfer_plan *, uint64_t,
+			      const void *, roof_state *);
+typedef uint64_t (*scatter_fn)(const struct roof_transfer_plan *, uint64_t,
+			       const roof_state *, void *);
+
+/* Random pages, states and masks: gather and scatter through the plan, with
+ * the nasm and the C routine, equal the field-by-field copy byte for byte
+ * (nothing else in the state or the page changes); a scatter then gather
+ * brings the plain fields back. */
+static void test_plan_round_trip_random(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name;
+		gather_fn gather;
+		scatter_fn scatter;
+	} impl[2] = {{"nasm", roof_gather_asm, roof_scatter_asm},
+		     {"C", roof_gather_c, roof_scatter_c}};
+	struct foc_vcpu_page *page = aligned_alloc(4096, 3 * sizeof *page);
+	roof_state *st = aligned_alloc(64, 3 * sizeof *st);
+	struct roof_transfer_plan *p = malloc(sizeof *p);
+	assert_non_null(page);
+	assert_non_null(st);
+	assert_non_null(p);
+	struct foc_vcpu_page *plan_page = page + 1, *ref_page = page + 2;
+	roof_state *plan_st = st + 1, *ref_st = st + 2;
+	uint64_t rng = 0xf0cf0cull;
+	memset(page, 0, sizeof *page);
+	fiasco_header(page);
+	assert_int_equal(foc_plan_init(p, page), 0);
+	uint8_t hdr[FOC_VMCS_DATA];
+	memcpy(hdr, page->vmcs, sizeof hdr);
+	for (unsigned round = 0; round < 400; round++) {
+		rng_fill(&rng, (uint8_t *)page, sizeof *page);
+		memcpy(page->vmcs, hdr, sizeof hdr);
+		rng_fill(&rng, (uint8_t *)st, sizeof *st);
+		uint64_t mask = rng_next(&rng) & foc_client_groups();
+		if (round % 8 == 0)
+			mask = foc_client_groups();
+		for (unsigned i = 0; i < 2; i++) {
+			memcpy(plan_st, st, sizeof *st);
+			memcpy(ref_st, st, sizeof *st);
+			uint64_t bytes = impl[i].gather(p, mask, page, plan_st);
+			ref_gather(page, ref_st, mask);
+			if (memcmp(plan_st, ref_st, sizeof *st))
+				fail_msg("%s gather of mask 0x%llx differs from the "
+					 "field-by-field copy (round %u)", impl[i].name,
+					 (unsigned long long)mask, round);
+			uint64_t want = 0;
+			for (unsigned b = 0; b < ROOF_GB_LIMIT; b++)
+				if (mask & p->copyable & (UINT64_C(1) << b))
+					want += p->group_bytes[b];
+			assert_int_equal(bytes, want);
+
+			memcpy(plan_page, page, sizeof *page);
+			memcpy(ref_page, page, sizeof *page);
+			impl[i].scatter(p, mask & ~ROOF_G_QUAL, st, plan_page);
+			ref_scatter(st, ref_page, mask);
+			if (memcmp(plan_page, ref_page, sizeof *page))
+				fail_msg("%s scatter of mask 0x%llx differs from the "
+					 "field-by-field copy (round %u)", impl[i].name,
+					 (unsigned long long)mask, round);
+			/* and back: the scattered fields gather to the state */
+			memcpy(plan_st, st, sizeof *st);
+			impl[i].gather(p, mask & ~ROOF_G_QUAL, plan_page, plan_st);
+			assert_memory_equal(plan_st, st, sizeof *st);
+		}
+	}
+	free(p);
+	free(st);
+	free(page);
 }
 
 static roof_action on_guest_exit(roof_vcpu *v, roof_state *s, void *p)
@@ -440,12 +700,46 @@ static void test_failing_kernel(void **state)
 	free(r);
 }
 
+/* The plan needs the kernel's table when the vCPU is created; a table
+ * scribbled over later still fails the exit, as before the plan. */
+static void test_table_refused_or_scribbled(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(false);
+	struct foc_client *c = aligned_alloc(64, sizeof *c);
+	assert_non_null(c);
+	struct vmx_exit_env env = {no_mem, NULL, NULL};
+	uint8_t table[32];
+	memcpy(table, r->page.vmcs + FOC_VMCS_OFFSET_TABLE, sizeof table);
+	memset(r->page.vmcs + FOC_VMCS_OFFSET_TABLE, 0xff, sizeof table);
+	assert_int_equal(foc_client_init(c, &r->v, &r->page, &fake_ops, &r->f,
+					 &env, false),
+			 ROOF_EKERNEL);
+	free(c);
+	/* r->c was built with the good table; the VMM scribbles over it
+	 * while the kernel stores an exit */
+	memcpy(r->page.vmcs + FOC_VMCS_OFFSET_TABLE, table, sizeof table);
+	foc_client_startup(&r->c);
+	assert_int_equal(roof_dispatch_exit(&r->v), ROOF_RESUME);
+	put(&r->page, VMCS_EXIT_REASON, VMX_EXIT_HLT);
+	memset(r->page.vmcs + FOC_VMCS_OFFSET_TABLE, 0xff, sizeof table);
+	assert_int_equal(foc_client_take_exit(&r->c, FOC_RESUME_EXIT), ROOF_EKERNEL);
+	assert_int_equal(r->st.exit_reason, ROOF_EXIT_BACKEND_ERROR);
+	assert_non_null(strstr(r->st.info.error, "no place for the exit reason"));
+	memcpy(r->page.vmcs + FOC_VMCS_OFFSET_TABLE, table, sizeof table);
+	assert_int_equal(foc_client_take_exit(&r->c, FOC_RESUME_EXIT), 0);
+	assert_int_equal(r->c.native, VMX_EXIT_HLT);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_page_layout),
 		cmocka_unit_test(test_offset_table),
 		cmocka_unit_test(test_field_formula),
+		cmocka_unit_test(test_plan_matches_page_layout),
+		cmocka_unit_test(test_plan_round_trip_random),
 		cmocka_unit_test(test_tuned_io_exit),
 		cmocka_unit_test(test_genode_io_exit),
 		cmocka_unit_test(test_tuned_lazy_read_is_memory),
@@ -453,6 +747,7 @@ int main(void)
 		cmocka_unit_test(test_conversions),
 		cmocka_unit_test(test_recall_consumes_the_irq),
 		cmocka_unit_test(test_failing_kernel),
+		cmocka_unit_test(test_table_refused_or_scribbled),
 	};
 	return cmocka_run_group_tests_name("foc_abi", tests, NULL, NULL);
 }
