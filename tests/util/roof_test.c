@@ -150,6 +150,16 @@ void roof_test_set_real_mode(roof_state *s)
 	roof_set_idtr(s, (struct roof_dtr){0xffff, 0, 0});
 }
 
+void *roof_test_zalloc(size_t align, size_t size)
+{
+	size_t rounded = (size + align - 1) & ~(align - 1);
+	void *p = aligned_alloc(align, rounded);
+	if (!p)
+		fail_msg("out of memory: %zu bytes aligned %zu", rounded, align);
+	memset(p, 0, rounded);
+	return p;
+}
+
 void roof_test_flag_init(struct roof_test_flag *f)
 {
 	pthread_mutex_init(&f->lock, NULL);

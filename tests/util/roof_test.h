@@ -60,6 +60,10 @@ uint64_t roof_test_long_mode_mask(void);
  * (the x86 reset state; its rdx and dr7 are the caller's). */
 void roof_test_set_real_mode(roof_state *s);
 
+/* Zeroed memory aligned to align (a power of two), size rounded up to it
+ * (C11 aligned_alloc); fails the test when there is none. free() it. */
+void *roof_test_zalloc(size_t align, size_t size);
+
 /* A one-shot flag a handler raises and the test waits for. */
 struct roof_test_flag {
 	pthread_mutex_t lock;
