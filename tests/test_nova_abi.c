@@ -74,17 +74,13 @@ static struct rig *rig_new(enum nova_policy policy)
 {
 	struct rig *r = calloc(1, sizeof *r);
 	assert_non_null(r);
-	r->s = aligned_alloc(64, sizeof(roof_state));
-	r->u = aligned_alloc(4096, sizeof(struct nova_utcb));
-	assert_non_null(r->s);
-	assert_non_null(r->u);
-	memset(r->s, 0, sizeof *r->s);
-	memset(r->u, 0, sizeof *r->u);
+	r->s = roof_test_zalloc(64, sizeof(roof_state));
+	r->u = roof_test_zalloc(4096, sizeof(struct nova_utcb));
 	r->k.utcb = r->u;
 	struct vmx_exit_env env = {NULL, NULL, NULL};
 	roof_core_init(&r->v, r->s, 0, NULL, NULL, NULL, NULL);
 	assert_int_equal(nova_client_init(&r->c, r->u, &fake_sys, &r->k, &env,
-					  policy), 0);
+					  policy, NOVA_VMI_VMX), 0);
 	nova_client_bind(&r->c, &r->v);
 	return r;
 }

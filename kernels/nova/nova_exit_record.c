@@ -24,6 +24,9 @@
 #include "client/nova_client.h"
 #include "x86_arch.h"
 
+/* the model presents VMX exits */
+#define IMPLICIT(e) nova_client_implicit(NOVA_VMI_VMX, (e))
+
 #define RECORD_UTCB 4096u
 #define GUEST_PAGE VMX_MODEL_RECORD_GUEST
 #define RECORD_MIN (offsetof(struct nova_utcb, exit_reason) + 8)
@@ -88,7 +91,7 @@ int roof_exit_record_decode_nova(const uint8_t *data, size_t size,
 	vmx_model_record_split(data, size, rec.utcb, RECORD_UTCB, rec.guest);
 	struct vmx_exit_env env = vmx_model_record_exit_env(rec.guest);
 	if (nova_client_init(rec.client, rec.utcb, &rec_sys, NULL, &env,
-			     NOVA_POLICY_TUNED))
+			     NOVA_POLICY_TUNED, NOVA_VMI_VMX))
 		return -1;
 	memset(&rec.v, 0, sizeof rec.v);
 	roof_core_init(&rec.v, out, 0, NULL, NULL, NULL, NULL);
@@ -137,7 +140,7 @@ static void seed_init(struct seed *r, unsigned reason, uint64_t mtd)
 static void seed_io(struct seed *r, uint16_t port, unsigned size, bool in,
 		    bool string)
 {
-	seed_init(r, VMX_EXIT_IO, nova_client_implicit(ROOF_EXIT_IO));
+	seed_init(r, VMX_EXIT_IO, IMPLICIT(ROOF_EXIT_IO));
 	r->utcb.qual[0] = vmx_io_qualification(port, size, in, string, 0);
 }
 
@@ -145,7 +148,7 @@ static void seed_mmio(struct seed *r, bool write, const uint8_t *insn,
 		      size_t len)
 {
 	seed_init(r, VMX_EXIT_EPT_VIOLATION,
-		  nova_client_implicit(ROOF_EXIT_MMIO));
+		  IMPLICIT(ROOF_EXIT_MMIO));
 	r->utcb.qual[0] = write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ;
 	r->utcb.qual[1] = 0xfee00000u;
 	memcpy(r->guest + 0x100, insn, len);
@@ -175,14 +178,14 @@ int roof_exit_record_seeds_nova(roof_exit_record_emit emit, void *ctx)
 	seed_io(&r, 0x10, 1, false, false);
 	r.utcb.mtd &= ~(uint64_t)NOVA_MTD_QUAL; /* portal MTD without QUAL */
 	EMIT("io-without-qual", ROOF_EXIT_BACKEND_ERROR, utcb);
-	seed_init(&r, VMX_EXIT_HLT, nova_client_implicit(ROOF_EXIT_HLT));
+	seed_init(&r, VMX_EXIT_HLT, IMPLICIT(ROOF_EXIT_HLT));
 	r.utcb.instr_len = 1;
 	EMIT("hlt", ROOF_EXIT_HLT, utcb);
-	seed_init(&r, VMX_EXIT_RDMSR, nova_client_implicit(ROOF_EXIT_MSR_READ));
+	seed_init(&r, VMX_EXIT_RDMSR, IMPLICIT(ROOF_EXIT_MSR_READ));
 	EMIT("rdmsr", ROOF_EXIT_MSR_READ, utcb);
-	seed_init(&r, VMX_EXIT_WRMSR, nova_client_implicit(ROOF_EXIT_MSR_WRITE));
+	seed_init(&r, VMX_EXIT_WRMSR, IMPLICIT(ROOF_EXIT_MSR_WRITE));
 	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, utcb);
-	seed_init(&r, VMX_EXIT_CPUID, nova_client_implicit(ROOF_EXIT_CPUID));
+	seed_init(&r, VMX_EXIT_CPUID, IMPLICIT(ROOF_EXIT_CPUID));
 	EMIT("cpuid", ROOF_EXIT_CPUID, utcb);
 	static const uint8_t load[] = {0x8b, 0x07};  /* mov eax, [edi] */
 	static const uint8_t store[] = {0x89, 0x07}; /* mov [edi], eax */
@@ -201,12 +204,12 @@ int roof_exit_record_seeds_nova(roof_exit_record_emit emit, void *ctx)
 	EMIT("mmio-not-a-mov", ROOF_EXIT_BACKEND_ERROR, both);
 	seed_mmio(&r, false, load, sizeof load); /* 64-bit, paging on */
 	EMIT("mmio-no-page-tables", ROOF_EXIT_BACKEND_ERROR, utcb);
-	seed_init(&r, NOVA_EXIT_RECALL, nova_client_implicit(ROOF_EXIT_PAUSED));
+	seed_init(&r, NOVA_EXIT_RECALL, IMPLICIT(ROOF_EXIT_PAUSED));
 	EMIT("recall", ROOF_EXIT_PAUSED, utcb);
 	seed_init(&r, NOVA_EXIT_STARTUP, 0);
 	EMIT("startup", ROOF_EXIT_STARTUP, utcb);
 	seed_init(&r, VMX_EXIT_INVALID_GUEST_STATE,
-		  nova_client_implicit(ROOF_EXIT_INVALID_STATE));
+		  IMPLICIT(ROOF_EXIT_INVALID_STATE));
 	EMIT("invalid-guest-state", ROOF_EXIT_INVALID_STATE, utcb);
 	seed_init(&r, VMX_EXIT_TRIPLE_FAULT, 0);
 	EMIT("triple-fault", ROOF_EXIT_SHUTDOWN, utcb);

@@ -254,7 +254,8 @@ int nova_kernel_vcpu_create(struct roof_vm *vm, struct roof_vcpu *v,
 	}
 	struct vmx_exit_env env = vmx_model_exit_env(nv->hw);
 	if (nova_utcb_plan_init(&nv->plan) ||
-	    nova_client_init(&nv->client, u, &nova_syscalls, nv, &env, policy)) {
+	    nova_client_init(&nv->client, u, &nova_syscalls, nv, &env, policy,
+			     NOVA_VMI_VMX)) {
 		nova_kernel_vcpu_destroy(nv);
 		return roof_vm_fail(vm, ROOF_EKERNEL,
 				    "nova: the UTCB copy plan does not fit");

@@ -211,7 +211,51 @@ _Static_assert(sizeof(struct nova_utcb_segment) == 16 &&
 struct roof_transfer_plan;
 int nova_utcb_plan_init(struct roof_transfer_plan *p);
 
-/* The unified exit reason of a portal (VMX basic reason or synthetic). */
+/* The unified exit reason of a VMX portal (VMX basic reason or synthetic). */
 roof_exit nova_exit_unified(unsigned reason);
+
+/* ---- the SVM variant of the same ABI ---------------------------------------
+ * On AMD, NOVA calls the portal of the SVM exit code (alex-ab/NOVA
+ * src/ec_svm.cpp handle_svm: codes >= NUM_VMI become VM_EXIT_NOSUPP, the
+ * nested-page fault 0x400 becomes VM_EXIT_NPT 0xfc, an invalid VMCB
+ * VM_EXIT_INVSTATE 0xfd; external interrupts 0x60 stay in the kernel) with
+ * the same UTCB and MTD bits, copied by src/utcb.cpp load_svm / save_svm:
+ *   QUAL       exit info 1 and 2 (NPT: the fault's error code and address)
+ *   EIP        rip only: instr_len is neither written nor read
+ *   INJ        out: EXITINTINFO (VMCB event injection of RECALL/INVSTATE);
+ *              in: bit 12 requests the VINTR window
+ *   CTRL       in only: ctrl[0], ctrl[1] are VMCB intercept words 0 and 1,
+ *              ORed with NOVA's forced intercepts (include/svm.hpp)
+ *   STA        out: int_shadow, actv_state 0; in: int_shadow only
+ *   PDPTE, TPR not transferred at all
+ * The HIP's feature flags say which variant the kernel runs (include/
+ * hip.hpp: FEAT_VMX 1 << 1, FEAT_SVM 1 << 2). */
+enum nova_vmi {
+	NOVA_VMI_VMX = 0, /* portal = VMX basic exit reason */
+	NOVA_VMI_SVM = 1, /* portal = SVM exit code */
+};
+#define NOVA_HIP_FEAT_VMX (1u << 1)
+#define NOVA_HIP_FEAT_SVM (1u << 2)
+/* The groups load_svm/save_svm copy; reading any other is an error. */
+#define NOVA_SVM_GROUPS (ROOF_G_VALID_BITS & ~(ROOF_G_PDPTE | ROOF_G_TPR))
+/* The SVM intercept words a VMM charges into CTRL (AMD APM Vol. 2,
+ * Appendix B, VMCB offset 0x0c/0x10): CPUID exits only when intercepted;
+ * QEMU's VMRUN check wants the VMRUN intercept set (nova-real.md). */
+#define NOVA_SVM_CTRL0_CPUID (1u << 18)
+#define NOVA_SVM_CTRL1_VMRUN (1u << 0)
+
+/* The SVM exit code of a portal number (0xfc -> 0x400, 0xfd -> -1). */
+uint32_t nova_svm_code(unsigned portal);
+/* The unified exit reason of an SVM portal; info1 = qual[0] (MSR: 0 read,
+ * 1 write). NOSUPP and unknown codes are BACKEND_ERROR. */
+roof_exit nova_svm_unified(unsigned portal, uint64_t info1);
+
+/* Bytes of vCPU state NOVA's load_svm copies into the UTCB for a portal or
+ * GET MTD (the exit-reason word included), and save_svm copies back for a
+ * reply or SET MTD, field by field as src/utcb.cpp does (a segment or
+ * descriptor-table record is 16 bytes, FPU = Fpu::size, the XSAVE size of
+ * the CPU). */
+uint32_t nova_svm_bytes_out(uint64_t mtd, uint32_t fpu_size);
+uint32_t nova_svm_bytes_in(uint64_t mtd, uint32_t fpu_size);
 
 #endif

@@ -22,6 +22,9 @@ void nova_client_read_utcb(struct nova_client *c, roof_state *s, uint64_t mtd)
 {
 	const struct nova_utcb *u = c->utcb;
 	roof_gather(&c->plan, mtd, u, s);
+	if ((mtd & ROOF_G_EIP) && c->vmi == NOVA_VMI_SVM)
+		s->ip_len = 0; /* load_svm leaves instr_len alone: the decode
+				* computes the length of the exits that have one */
 	if (mtd & ROOF_G_TSC) {
 		/* load_vmx: tsc_val = the host's rdtsc, tsc_off = the offset */
 		s->tsc = u->tsc_val + u->tsc_off;
@@ -67,6 +70,13 @@ uint64_t nova_client_write_utcb(struct nova_client *c, roof_state *s,
 static int client_fetch(struct roof_vcpu *v, uint64_t mask)
 {
 	struct nova_client *c = client_of(v);
+	if (mask & ~c->groups) {
+		/* the kernel would answer OK and leave the UTCB stale */
+		v->state->info.error = c->vmi == NOVA_VMI_SVM
+			? "NOVA (SVM): the kernel does not transfer PDPTE or TPR"
+			: "NOVA: a group the kernel does not transfer";
+		return ROOF_ENOSYS;
+	}
 	if (c->sys->get_vcpu_state(c->kctx, mask) != NOVA_OK)
 		return ROOF_EKERNEL; /* the kernel side recorded why */
 	c->recall_expected = true;
@@ -102,7 +112,7 @@ static int client_decode(struct roof_vcpu *v)
 	struct nova_client *c = client_of(v);
 	roof_state *s = v->state;
 	unsigned reason = c->rec.reason;
-	s->info.native = reason;
+	s->info.native = c->vmi == NOVA_VMI_SVM ? c->svm.code : reason;
 	switch (reason) {
 	case NOVA_EXIT_STARTUP:
 	case NOVA_EXIT_RECALL:
@@ -113,6 +123,8 @@ static int client_decode(struct roof_vcpu *v)
 		return 0;
 	case NOVA_EXIT_NOSUPP:
 	case NOVA_EXIT_NPT:
+		if (reason == NOVA_EXIT_NPT && c->vmi == NOVA_VMI_SVM)
+			break; /* a nested-page fault: decoded below */
 		if (!s->info.error)
 			s->info.error = "NOVA: the kernel could not handle the "
 					"exit (VM_EXIT_NOSUPP)";
@@ -123,6 +135,8 @@ static int client_decode(struct roof_vcpu *v)
 	struct vmx_exit_env env = c->env;
 	if (!env.mem)
 		env.mem = no_guest_memory;
+	if (c->vmi == NOVA_VMI_SVM)
+		return svm_exit_decode(s, &c->svm, &env, &c->xctx);
 	return vmx_exit_decode(s, &c->rec, &env, &c->xctx);
 }
 
@@ -142,7 +156,8 @@ static const struct roof_backend_hot_ops nova_hot = {
 /* ---- set-up --------------------------------------------------------------- */
 int nova_client_init(struct nova_client *c, struct nova_utcb *utcb,
 		     const struct nova_syscalls *sys, void *kctx,
-		     const struct vmx_exit_env *env, enum nova_policy policy)
+		     const struct vmx_exit_env *env, enum nova_policy policy,
+		     enum nova_vmi vmi)
 {
 	__builtin_memset(c, 0, sizeof *c);
 	c->utcb = utcb;
@@ -150,21 +165,37 @@ int nova_client_init(struct nova_client *c, struct nova_utcb *utcb,
 	c->kctx = kctx;
 	c->env = *env;
 	c->policy = policy;
+	c->vmi = vmi;
+	c->groups = vmi == NOVA_VMI_SVM ? NOVA_SVM_GROUPS : ROOF_G_VALID_BITS;
 	return nova_utcb_plan_init(&c->plan);
 }
 
-uint64_t nova_client_implicit(roof_exit reason)
+uint64_t nova_client_implicit(enum nova_vmi vmi, roof_exit reason)
 {
+	if (vmi == NOVA_VMI_SVM) {
+		uint64_t g = svm_exit_implicit(reason);
+		if (reason == ROOF_EXIT_IO || reason == ROOF_EXIT_MMIO ||
+		    reason == ROOF_EXIT_MSR_READ || reason == ROOF_EXIT_MSR_WRITE)
+			g |= ROOF_G_QUAL;
+		return g;
+	}
 	uint64_t g = vmx_exit_implicit(reason);
 	if (reason == ROOF_EXIT_IO || reason == ROOF_EXIT_MMIO)
 		g |= ROOF_G_QUAL;
 	return g;
 }
 
+roof_exit nova_client_unified(const struct nova_client *c, unsigned reason,
+			      uint64_t info1)
+{
+	return c->vmi == NOVA_VMI_SVM ? nova_svm_unified(reason, info1)
+				      : nova_exit_unified(reason);
+}
+
 void nova_client_bind(struct nova_client *c, struct roof_vcpu *v)
 {
 	for (unsigned e = 0; e < ROOF_EXIT_COUNT; e++)
-		v->implicit[e] = nova_client_implicit((roof_exit)e);
+		v->implicit[e] = nova_client_implicit(c->vmi, (roof_exit)e);
 	v->hot = &nova_hot;
 	v->backend = c;
 }
@@ -174,7 +205,9 @@ uint64_t nova_client_portal_mtd(const struct nova_client *c,
 {
 	if (c->policy == NOVA_POLICY_GENODE)
 		return NOVA_GENODE_PORTAL_MTD;
-	return roof_exit_fetch_mask(v, nova_exit_unified(reason)) &
+	/* one SVM portal takes rdmsr (info1 0) and wrmsr (1) alike */
+	return (roof_exit_fetch_mask(v, nova_client_unified(c, reason, 0)) |
+		roof_exit_fetch_mask(v, nova_client_unified(c, reason, 1))) &
 	       ROOF_G_VALID_BITS;
 }
 
@@ -204,19 +237,25 @@ roof_action nova_client_portal(struct nova_client *c, struct roof_vcpu *v,
 			return ROOF_RESUME;
 		}
 	}
-	uint64_t mtd = u->mtd & ROOF_G_VALID_BITS;
+	/* what the kernel delivered: the portal MTD's groups it transfers */
+	uint64_t mtd = u->mtd & c->groups;
+	uint64_t qual0 = (mtd & ROOF_G_QUAL) ? u->qual[0] : 0;
+	uint64_t qual1 = (mtd & ROOF_G_QUAL) ? u->qual[1] : 0;
 	roof_state *s = v->state;
-	roof_state_begin_exit(s, nova_exit_unified(reason), mtd);
+	roof_state_begin_exit(s, nova_client_unified(c, reason, qual0), mtd);
 	__builtin_memset(&s->info, 0, sizeof s->info);
 	s->info.error = substrate_error;
 	nova_client_read_utcb(c, s, mtd);
 	c->rec = (struct vmx_exit_record){
 		.reason = reason,
-		.qual = (mtd & ROOF_G_QUAL) ? u->qual[0] : 0,
-		.guest_phys = (mtd & ROOF_G_QUAL) ? u->qual[1] : 0,
-		.insn_len = (mtd & ROOF_G_EIP) ? (uint32_t)u->instr_len : 0,
+		.qual = qual0,
+		.guest_phys = qual1,
+		.insn_len = (mtd & ROOF_G_EIP) && c->vmi == NOVA_VMI_VMX
+				    ? (uint32_t)u->instr_len
+				    : 0,
 		.intr_info = 0, /* NOVA passes no exit interruption info */
 	};
+	c->svm = (struct svm_exit_record){nova_svm_code(reason), qual0, qual1};
 	/* _write_nova_state: the reply carries what the VMM charges */
 	u->mtd = 0;
 	u->items = 0;

@@ -15,6 +15,7 @@
 
 #include "nova_abi.h"
 #include "roof_core.h"
+#include "svm_exit.h"
 #include "transfer_plan.h"
 #include "vmx_exit.h"
 
@@ -56,29 +57,40 @@ struct nova_client {
 	void *kctx;
 	struct vmx_exit_env env; /* the VMM's own guest mapping, cpuid table */
 	enum nova_policy policy;
+	enum nova_vmi vmi;      /* VMX or SVM portals (the HIP says which) */
+	uint64_t groups;        /* the groups the kernel transfers */
 	struct roof_transfer_plan plan;
 	/* the exit being handled */
 	struct vmx_exit_record rec;
+	struct svm_exit_record svm; /* SVM: code, exit info 1/2 */
 	struct vmx_exit_ctx xctx;
 	uint64_t tsc, tsc_off;  /* as delivered: the base of the reply delta */
 	bool in_portal;         /* between portal entry and reply */
 	bool recall_expected;   /* a GET armed a recall nobody asked for */
 };
 
-/* 0, or -1 if the UTCB plan cannot be built (a layout bug). */
+/* 0, or -1 if the UTCB plan cannot be built (a layout bug). vmi: the
+ * variant of the exit ABI the kernel runs (the model: VMX; NOVA on AMD:
+ * SVM). */
 int nova_client_init(struct nova_client *c, struct nova_utcb *utcb,
 		     const struct nova_syscalls *sys, void *kctx,
-		     const struct vmx_exit_env *env, enum nova_policy policy);
+		     const struct vmx_exit_env *env, enum nova_policy policy,
+		     enum nova_vmi vmi);
 /* Make c the vCPU's backend: hot ops, implicit groups per exit. */
 void nova_client_bind(struct nova_client *c, struct roof_vcpu *v);
 
 /* The MTD of the portal of exit `reason` under the client's policy. */
 uint64_t nova_client_portal_mtd(const struct nova_client *c,
 				const struct roof_vcpu *v, unsigned reason);
-/* The groups the client itself needs with a unified exit: the VMX decode
- * and finish (vmx_exit_implicit) plus QUAL where the exit record travels
- * in it (I/O: port/size/direction; EPT violation: access, gpa). */
-uint64_t nova_client_implicit(roof_exit reason);
+/* The groups the client itself needs with a unified exit: the decode and
+ * finish (vmx_exit_implicit / svm_exit_implicit) plus QUAL where the exit
+ * record travels in it (I/O: port/size/direction, SVM: next rip; EPT/NPT
+ * fault: access, gpa; SVM MSR: read or write). */
+uint64_t nova_client_implicit(enum nova_vmi vmi, roof_exit reason);
+/* The unified exit of portal `reason` under the client's variant; info1 is
+ * the SVM exit info 1 (it tells rdmsr from wrmsr), ignored for VMX. */
+roof_exit nova_client_unified(const struct nova_client *c, unsigned reason,
+			      uint64_t info1);
 /* create_pt for all 256 exit reasons (Genode does it when it constructs
  * the vCPU; here at STARTUP, when the handlers are known). */
 int nova_client_create_portals(struct nova_client *c, const struct roof_vcpu *v);

@@ -1,10 +1,13 @@
 /*
- * nova_utcb.c - the UTCB copy plan and the exit-reason mapping (see
- * nova_abi.h). Freestanding.
+ * nova_utcb.c - the UTCB copy plan, the exit-reason mappings of the VMX and
+ * the SVM variant, and what the SVM transfer copies (see nova_abi.h).
+ * Freestanding.
  */
 #include "nova_abi.h"
 #include "transfer_plan.h"
+#include "svm_exit.h"
 #include "vmx_exit.h"
+#include "x86_arch.h"
 
 #define UTCB(f) ((uint32_t)offsetof(struct nova_utcb, f))
 #define STATE(f) ((uint32_t)offsetof(roof_state, f))
@@ -70,9 +73,70 @@ roof_exit nova_exit_unified(unsigned reason)
 	case NOVA_EXIT_INVSTATE:
 		return ROOF_EXIT_INVALID_STATE;
 	case NOVA_EXIT_NOSUPP:
-	case NOVA_EXIT_NPT: /* SVM only; the model presents VMX exits */
+	case NOVA_EXIT_NPT: /* SVM only: see nova_svm_unified */
 		return ROOF_EXIT_BACKEND_ERROR;
 	default:
 		return vmx_exit_unified(reason & 0xffu);
 	}
+}
+
+/* ---- SVM ------------------------------------------------------------------ */
+uint32_t nova_svm_code(unsigned portal)
+{
+	switch (portal & 0xffu) {
+	case NOVA_EXIT_NPT:
+		return SVM_EXIT_NPF;
+	case NOVA_EXIT_INVSTATE:
+		return SVM_EXIT_INVALID;
+	default:
+		return portal & 0xffu; /* incl. STARTUP, RECALL, NOSUPP */
+	}
+}
+
+roof_exit nova_svm_unified(unsigned portal, uint64_t info1)
+{
+	if ((portal & 0xffu) == NOVA_EXIT_NOSUPP)
+		return ROOF_EXIT_BACKEND_ERROR;
+	return svm_exit_unified(nova_svm_code(portal), info1);
+}
+
+/* Per MTD group, the UTCB bytes load_svm writes (out) and save_svm reads
+ * (in), alex-ab/NOVA r10 src/utcb.cpp. Segments and descriptor tables are
+ * whole 16-byte Utcb_segment records; FPU is added by the caller's size. */
+static const struct {
+	uint8_t out, in;
+} svm_bytes[ROOF_GB_LIMIT] = {
+	[ROOF_GB_ACDB] = {32, 32},   [ROOF_GB_EBSD] = {24, 24},
+	[ROOF_GB_ESP] = {8, 8},      [ROOF_GB_EIP] = {8, 8}, /* rip only */
+	[ROOF_GB_EFL] = {8, 8},      [ROOF_GB_ESDS] = {32, 32},
+	[ROOF_GB_FSGS] = {32, 32},   [ROOF_GB_CSSS] = {32, 32},
+	[ROOF_GB_TR] = {16, 16},     [ROOF_GB_LDTR] = {16, 16},
+	[ROOF_GB_GDTR] = {16, 16},   [ROOF_GB_IDTR] = {16, 16},
+	[ROOF_GB_CR] = {32, 32},     [ROOF_GB_DR] = {8, 8},
+	[ROOF_GB_SYS] = {24, 24},    [ROOF_GB_QUAL] = {16, 0},
+	[ROOF_GB_CTRL] = {0, 8},     [ROOF_GB_INJ] = {8, 8},
+	[ROOF_GB_STA] = {8, 4},      [ROOF_GB_TSC] = {16, 8},
+	[ROOF_GB_EFER] = {8, 8},     [ROOF_GB_R8_R15] = {64, 64},
+	[ROOF_GB_SYSCALL] = {40, 40}, [ROOF_GB_TSC_AUX] = {8, 8},
+	[ROOF_GB_XSAVE] = {16, 16},
+};
+
+static uint32_t svm_sum(uint64_t mtd, uint32_t fpu_size, bool out)
+{
+	uint32_t n = (mtd & ROOF_G_FPU) ? fpu_size : 0;
+	for (mtd &= ROOF_G_VALID_BITS & ~ROOF_G_FPU; mtd; mtd &= mtd - 1) {
+		unsigned g = (unsigned)__builtin_ctzll(mtd);
+		n += out ? svm_bytes[g].out : svm_bytes[g].in;
+	}
+	return n;
+}
+
+uint32_t nova_svm_bytes_out(uint64_t mtd, uint32_t fpu_size)
+{
+	return svm_sum(mtd, fpu_size, true) + 8; /* exit_value */
+}
+
+uint32_t nova_svm_bytes_in(uint64_t mtd, uint32_t fpu_size)
+{
+	return svm_sum(mtd, fpu_size, false);
 }
