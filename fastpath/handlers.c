@@ -1,9 +1,8 @@
 /*
- * handlers.c - handler registration into struct roof_vcpu: the VMM-facing
- * side of roof_vcpu_on_exit(), kept apart from any host so that the Linux
- * host (fastpath/host/vcpu.c) and a microkernel root task
- * (kernels/nova/roottask/) register handlers through the same checks.
- * Freestanding: no libc.
+ * handlers.c - the parts of the VMM-facing API that need no host: handler
+ * registration into struct roof_vcpu (behind roof_vcpu_on_exit()) and the
+ * error names, so that the Linux host (fastpath/host/) and a microkernel
+ * root task (kernels/nova/roottask/) share them. Freestanding: no libc.
  */
 #include "roof_core.h"
 #include "roof_text.h"
@@ -63,4 +62,24 @@ int roof_core_on_exit(struct roof_vcpu *v, roof_exit reason,
 	v->handlers[reason] = (struct roof_handler_slot){fn, ctx, mask,
 							(uint8_t)where, 1};
 	return ROOF_OK;
+}
+
+const char *roof_strerror(int err)
+{
+	switch (err) {
+	case ROOF_OK: return "ok";
+	case ROOF_EINVAL: return "invalid argument";
+	case ROOF_ENOMEM: return "out of memory";
+	case ROOF_EBUSY: return "busy";
+	case ROOF_ENOENT: return "not found";
+	case ROOF_EEXIST: return "already exists";
+	case ROOF_ENOSYS: return "not supported by this backend";
+	case ROOF_EKERNEL: return "kernel error";
+	case ROOF_ESTATE: return "invalid vCPU state";
+	case ROOF_ERANGE: return "out of range";
+	case ROOF_ETHREAD: return "wrong thread";
+	case ROOF_ECLOSED: return "closed";
+	case ROOF_EIO: return "I/O error";
+	default: return "unknown error";
+	}
 }

@@ -1,5 +1,5 @@
 /*
- * errors.c - error codes, last-error texts and the live-handle registry that
+ * errors.c - last-error texts (the codes' names: fastpath/handlers.c) and the live-handle registry that
  * lets every public call refuse a NULL, closed or foreign handle cleanly.
  */
 #include <stdarg.h>
@@ -11,26 +11,6 @@
 #include "roof_live.h"
 
 static _Thread_local char thread_error[ROOF_ERR_LEN];
-
-const char *roof_strerror(int err)
-{
-	switch (err) {
-	case ROOF_OK: return "ok";
-	case ROOF_EINVAL: return "invalid argument";
-	case ROOF_ENOMEM: return "out of memory";
-	case ROOF_EBUSY: return "busy";
-	case ROOF_ENOENT: return "not found";
-	case ROOF_EEXIST: return "already exists";
-	case ROOF_ENOSYS: return "not supported by this backend";
-	case ROOF_EKERNEL: return "kernel error";
-	case ROOF_ESTATE: return "invalid vCPU state";
-	case ROOF_ERANGE: return "out of range";
-	case ROOF_ETHREAD: return "wrong thread";
-	case ROOF_ECLOSED: return "closed";
-	case ROOF_EIO: return "I/O error";
-	default: return "unknown error";
-	}
-}
 
 const char *roof_last_error(void) { return thread_error; }
 
