@@ -398,6 +398,34 @@ static void test_startup_has_no_length(void **state)
 	svm_rig_free(r);
 }
 
+/* The VMCB's EFER holds SVME: the VMM never sees it, the reply always
+ * carries it (VMRUN fails without). */
+static roof_action enter_long_mode(roof_vcpu *v, roof_state *s, void *p)
+{
+	(void)v;
+	struct svm_rig *r = p;
+	r->info.native = (uint32_t)roof_get_efer(s);
+	roof_set_efer(s, 0x500);
+	return ROOF_RESUME;
+}
+
+static void test_efer_svme_hidden_and_restored(void **state)
+{
+	(void)state;
+	struct svm_rig *r = svm_rig(NOVA_POLICY_TUNED);
+	r->v.handlers[ROOF_EXIT_STARTUP] = (struct roof_handler_slot){
+		enter_long_mode, r, ROOF_G_EFER, ROOF_INLINE, 1};
+	r->u->exit_reason = NOVA_EXIT_STARTUP;
+	r->u->mtd = ROOF_G_EFER;
+	r->u->efer = NOVA_SVM_EFER_SVME; /* what load_svm delivers at STARTUP */
+	assert_int_equal(nova_client_portal(&r->c, &r->v, false, NULL),
+			 ROOF_RESUME);
+	assert_int_equal(r->info.native, 0);
+	assert_int_equal(r->u->mtd, NOVA_MTD_EFER);
+	assert_int_equal(r->u->efer, 0x500 | NOVA_SVM_EFER_SVME);
+	svm_rig_free(r);
+}
+
 static void test_svm_bytes(void **state)
 {
 	(void)state;
@@ -434,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_pdpte_tpr_not_transferred),
 		cmocka_unit_test(test_startup_has_no_length),
+		cmocka_unit_test(test_efer_svme_hidden_and_restored),
 		cmocka_unit_test(test_svm_bytes),
 	};
 	return cmocka_run_group_tests_name("nova_svm", tests, NULL, NULL);

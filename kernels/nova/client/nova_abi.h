@@ -227,6 +227,12 @@ roof_exit nova_exit_unified(unsigned reason);
  *   CTRL       in only: ctrl[0], ctrl[1] are VMCB intercept words 0 and 1,
  *              ORed with NOVA's forced intercepts (include/svm.hpp)
  *   STA        out: int_shadow, actv_state 0; in: int_shadow only
+ *   EFER       the VMCB's EFER, which holds SVME (VMRUN demands it; src/
+ *              svm.cpp sets it in the Vmcb constructor, save_svm writes the
+ *              UTCB's value as it is): a client hides it from the VMM and
+ *              sets it again on the way in, as Genode's VirtualBox on NOVA
+ *              does (repos/ports/src/virtualbox5/spec/nova/svm.h: efer |
+ *              MSR_K6_EFER_SVME)
  *   PDPTE, TPR not transferred at all
  * The HIP's feature flags say which variant the kernel runs (include/
  * hip.hpp: FEAT_VMX 1 << 1, FEAT_SVM 1 << 2). */
@@ -242,6 +248,7 @@ enum nova_vmi {
  * Appendix B, VMCB offset 0x0c/0x10): CPUID exits only when intercepted;
  * QEMU's VMRUN check wants the VMRUN intercept set (nova-real.md). */
 #define NOVA_SVM_CTRL0_CPUID (1u << 18)
+#define NOVA_SVM_EFER_SVME (1u << 12) /* AMD APM Vol. 2, 3.1.7 */
 #define NOVA_SVM_CTRL1_VMRUN (1u << 0)
 
 /* The SVM exit code of a portal number (0xfc -> 0x400, 0xfd -> -1). */

@@ -22,9 +22,15 @@ void nova_client_read_utcb(struct nova_client *c, roof_state *s, uint64_t mtd)
 {
 	const struct nova_utcb *u = c->utcb;
 	roof_gather(&c->plan, mtd, u, s);
-	if ((mtd & ROOF_G_EIP) && c->vmi == NOVA_VMI_SVM)
-		s->ip_len = 0; /* load_svm leaves instr_len alone: the decode
-				* computes the length of the exits that have one */
+	if (c->vmi == NOVA_VMI_SVM) {
+		if (mtd & ROOF_G_EIP)
+			s->ip_len = 0; /* load_svm leaves instr_len alone: the
+					* decode computes the length of the
+					* exits that have one */
+		if (mtd & ROOF_G_EFER)
+			s->efer &= ~(uint64_t)NOVA_SVM_EFER_SVME; /* not the
+								   * guest's */
+	}
 	if (mtd & ROOF_G_TSC) {
 		/* load_vmx: tsc_val = the host's rdtsc, tsc_off = the offset */
 		s->tsc = u->tsc_val + u->tsc_off;
@@ -42,6 +48,8 @@ uint64_t nova_client_write_utcb(struct nova_client *c, roof_state *s,
 	struct nova_utcb *u = c->utcb;
 	uint64_t m = dirty & REPLY_GROUPS;
 	roof_scatter(&c->plan, m, s, u);
+	if ((m & ROOF_G_EFER) && c->vmi == NOVA_VMI_SVM)
+		u->efer |= NOVA_SVM_EFER_SVME; /* VMRUN needs it */
 	if (m & ROOF_G_TSC) {
 		/* save_vmx adds tsc_off to the offset (add_tsc_offset). The
 		 * unified offset is absolute: send the difference to what was
