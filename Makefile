@@ -4,6 +4,8 @@
 #   make bench      run the default benchmark matrix, write RESULTS.md + plots
 #   make test-asan  the suite under ASan+UBSan (build-asan/)
 #   make test-tsan  the suite under TSan (build-tsan/)
+#   make test-nova-real / bench-nova-real  the NOVA root task on the real
+#                   kernel: NOVA_HYPERVISOR=/path/to/hypervisor (QEMU TCG, SVM)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -62,10 +64,11 @@ SHARED := $(B)/liboneroof.so
 LINK_STATIC := -Wl,--whole-archive $(STATIC) -Wl,--no-whole-archive
 
 .PHONY: all lib guests tests bench test test-asan test-tsan check-freestanding deps \
-        install clean perf fuzz fuzz-smoke soak
+        install clean perf fuzz fuzz-smoke soak nova-roottask test-nova-real \
+        bench-nova-real
 .DEFAULT_GOAL := all
 
-all: lib guests tests $(B)/roof-bench
+all: lib guests tests $(B)/roof-bench nova-roottask
 
 lib: $(STATIC) $(SHARED)
 
@@ -121,6 +124,44 @@ check-freestanding: $(FREE_OBJS) $(ASM_OBJS)
 	if [ -n "$$undef" ]; then \
 	    echo "check-freestanding: hot path needs outside symbols:"; echo "$$undef"; exit 1; \
 	else echo "check-freestanding: ok ($(words $(FREE_OBJS) $(ASM_OBJS)) objects, no libc/Linux symbols)"; fi
+
+# ---- the NOVA root task (kernels/nova/roottask/README.md) ---------------------
+# The same freestanding files the library builds (state/, fastpath/, the NOVA
+# client) and the shared test VMMs, compiled for a static root task on the
+# real microhypervisor: no PIC, no SSE (the root task never touches the FPU),
+# no libc (its link fails on any outside symbol but the four start.c has).
+ROOT_DIR := kernels/nova/roottask
+ROOT_B := $(B)/nova-root
+ROOT_SRCS := $(filter-out kernels/%,$(FREE_SRCS)) $(wildcard kernels/nova/client/*.c) \
+             tests/util/roof_guest.c tests/util/vmm_exits.c tests/util/vmm_x86.c \
+             $(wildcard $(ROOT_DIR)/*.c)
+ROOT_OBJS := $(ROOT_SRCS:%.c=$(ROOT_B)/obj/%.o) $(ASM_SRCS:%.asm=$(ROOT_B)/obj/%.o) \
+             $(ROOT_B)/obj/guests.o
+ROOT_CFLAGS := -std=c11 $(WARN) -O2 -g $(INC) -Ikernels/nova/client -Itests/util \
+               -I$(ROOT_DIR) -ffreestanding -nostdinc -isystem $(GCCINC) \
+               -fno-stack-protector -fno-pic -fno-pie -mgeneral-regs-only \
+               -fno-tree-loop-distribute-patterns -fno-asynchronous-unwind-tables \
+               $(if $(filter c,$(ROOF_COPY)),-DROOF_COPY_C)
+nova-roottask: $(ROOT_B)/roottask-test.elf $(ROOT_B)/roottask-bench.elf
+$(ROOT_B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ROOT_CFLAGS) -MMD -MP -c $< -o $@
+$(ROOT_B)/obj/%.o: %.asm
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf64 -g -Ox $< -o $@
+$(ROOT_B)/obj/guests.o: $(ROOT_DIR)/guests.asm $(GUESTS)
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf64 -I$(B)/guests/ $< -o $@
+$(ROOT_B)/roottask-%.elf: $(ROOT_OBJS) $(ROOT_DIR)/link.ld
+	ld -m elf_x86_64 -static -nostdlib --no-warn-rwx-segments -T $(ROOT_DIR)/link.ld \
+	    --defsym rt_mode=rt_mode_$* -o $@ $(ROOT_OBJS)
+
+# Boot the root task on the user's NOVA (NOVA_HYPERVISOR); without it both
+# print how to get NOVA and skip (exit 0).
+test-nova-real: nova-roottask
+	@python3 $(ROOT_DIR)/nova-real.py test --build $(B)
+bench-nova-real: nova-roottask
+	@python3 $(ROOT_DIR)/nova-real.py bench --build $(B) --results RESULTS.md
 
 # Installs missing Debian packages (as root) so a fresh machine needs nothing else.
 deps:
@@ -200,4 +241,4 @@ install: lib
 clean:
 	rm -rf build build-asan build-tsan build-c build-fuzz
 
--include $(LIB_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(ROOT_OBJS:.o=.d)
