@@ -255,6 +255,9 @@ static int lib_open(struct arm *a, struct instance *in,
 		    "set_option policy");
 	if (a->cache_off)
 		TRY(roof_vm_set_option(vm, "cache", "off"), "set_option cache");
+	if (a->recall_unblocked)
+		TRY(roof_vm_set_option(vm, "recall", "unblocked"),
+		    "set_option recall");
 	TRY(roof_vm_alloc_ram(vm, 0, GUEST_RAM_SIZE, NULL), "alloc_ram");
 	TRY(roof_vm_attach(vm, in->rom, GUEST_ROM_LOW, GUEST_ROM_SIZE,
 			   ROOF_MEM_READONLY), "attach ROM low");

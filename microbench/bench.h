@@ -34,6 +34,7 @@ enum policy {
 	P_NAIVE,      /* kvm: raw, GET/SET_REGS (+SREGS) per exit */
 	P_GENODE,     /* models: policy=genode; kvm: full + entrypoint */
 	P_TUNED,      /* models: policy=tuned; kvm: = fast */
+	P_UNBLOCKED,  /* kvm: fast with set_option recall=unblocked */
 	P_COUNT
 };
 extern const char *const policy_name[P_COUNT];
@@ -125,6 +126,7 @@ struct arm {
 	roof_where where;
 	const char *backend_policy; /* set_option("policy", ..), or NULL */
 	bool cache_off;
+	bool recall_unblocked; /* set_option recall=unblocked */
 	uint32_t iterations; /* guest loop count; 0 = forever (chunks stop it) */
 	unsigned ninst;      /* 2 for the slope method */
 	struct instance inst[2];

@@ -18,6 +18,7 @@
 
 const char *const policy_name[P_COUNT] = {
 	"bare", "fast", "full", "entrypoint", "naive", "genode", "tuned",
+	"unblocked",
 };
 
 static const char *const policy_help[P_COUNT] = {
@@ -34,6 +35,9 @@ static const char *const policy_help[P_COUNT] = {
 	"(EVERYTHING, cache off,\n                ROOF_ON_EP)",
 	"models: set_option policy=tuned; inline handler, default mask. kvm: "
 	"= fast",
+	"kvm: fast with set_option recall=unblocked: the recall signal stays "
+	"unblocked,\n                so KVM_RUN swaps no signal mask (what the "
+	"default recall=sigmask costs)",
 };
 
 const struct exit_def exit_defs[E_COUNT] = {
@@ -280,6 +284,9 @@ bool arm_config(struct arm *a, const char *kernel, enum policy p, char *why,
 			break;
 		case P_FAST:
 		case P_TUNED:
+			break;
+		case P_UNBLOCKED:
+			a->recall_unblocked = true;
 			break;
 		case P_FULL:
 			a->mask = ROOF_G_EVERYTHING;
