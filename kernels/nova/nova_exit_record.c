@@ -95,8 +95,7 @@ int roof_exit_record_decode_nova(const uint8_t *data, size_t size,
 		return -1;
 	memset(&rec.v, 0, sizeof rec.v);
 	roof_core_init(&rec.v, out, 0, NULL, NULL, NULL, NULL);
-	nova_client_bind(rec.client, &rec.v);
-	roof_core_init(&rec.v, out, 0, rec.v.hot, rec.client, NULL, NULL);
+	nova_client_bind(rec.client, &rec.v); /* the hot ops, the client */
 	/* the portal call: UTCB -> state, decode, the dispatch with no
 	 * handler, finish and the reply into the UTCB */
 	nova_client_portal(rec.client, &rec.v, false, NULL);

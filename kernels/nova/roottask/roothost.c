@@ -658,9 +658,7 @@ int roof_vcpu_create(roof_vm *vm, roof_ep *ep, roof_vcpu **out)
 			     rt_boot.vmi))
 		return vm_fail(vm, ROOF_EKERNEL, "the UTCB copy plan", 0);
 	roof_core_init(&v->core, s, vm->nvcpus, 0, 0, &rt_hooks, v);
-	nova_client_bind(&v->client, &v->core);
-	roof_core_init(&v->core, s, vm->nvcpus, v->core.hot, v->core.backend,
-		       &rt_hooks, v);
+	nova_client_bind(&v->client, &v->core); /* the hot ops, the client */
 	atomic_store(&v->run, RT_NEW);
 	nvcpus++;
 	vm->nvcpus++;

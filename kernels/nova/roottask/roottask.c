@@ -95,12 +95,6 @@ static int catch_trouble(roof_vcpu *v)
 	return rc;
 }
 
-static void copy(uint8_t *dst, const uint8_t *src, const uint8_t *end)
-{
-	while (src < end)
-		*dst++ = *src++;
-}
-
 /* ---- the exits64 guest ----------------------------------------------------- */
 /* 128 KiB at guest-physical 0: page tables 0x1000..0x3fff, the guest at
  * 0x10000 (exits64.asm), no stack (it uses none). MMIO at 0x10000000 is
@@ -171,8 +165,8 @@ static void run_exits(void)
 	roof_vcpu *cpu;
 	must(roof_vm_open(&vm, "nova"), "vm_open", 0);
 	roof_test_build_page_tables(exits_ram);
-	copy(exits_ram + ROOF_TEST_GUEST_GPA, rt_guest_exits64,
-	     rt_guest_exits64_end);
+	__builtin_memcpy(exits_ram + ROOF_TEST_GUEST_GPA, rt_guest_exits64,
+			 (size_t)(rt_guest_exits64_end - rt_guest_exits64));
 	must(roof_vm_attach(vm, exits_ram, 0, EXITS_RAM, 0), "attach",
 	     roof_vm_error(vm));
 	must(roof_vm_set_cpuid(vm, roof_exits_policy, ROOF_EXITS_NPOLICY),
@@ -240,7 +234,8 @@ static void run_vmm_x86(void)
 	roof_vm *vm;
 	roof_ep *ep_first, *ep_second;
 	must(roof_vm_open(&vm, "nova"), "vm_open", 0);
-	copy(x86_page, rt_guest_vmm_x86, rt_guest_vmm_x86_end);
+	__builtin_memcpy(x86_page, rt_guest_vmm_x86,
+			 (size_t)(rt_guest_vmm_x86_end - rt_guest_vmm_x86));
 	must(roof_vm_attach(vm, x86_page, ROOF_VMM_X86_GUEST_PAGE, 4096, 0),
 	     "attach", roof_vm_error(vm));
 	must(roof_ep_create(vm, "ep", 0, &ep_first), "ep", roof_vm_error(vm));
