@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -860,6 +861,46 @@ static void seg_to_kvm(struct kvm_segment *k, const struct roof_segment *d)
 	k->unusable = (d->ar >> 12) & 1u;
 }
 
+/* The eight segments: the group each is in, its place in roof_state and in
+ * struct kvm_sregs (linux/kvm.h), for the copies both ways. */
+static const struct {
+	uint64_t group;
+	size_t state_off, sregs_off;
+} segments[] = {
+	{ROOF_G_ESDS, offsetof(roof_state, es), offsetof(struct kvm_sregs, es)},
+	{ROOF_G_ESDS, offsetof(roof_state, ds), offsetof(struct kvm_sregs, ds)},
+	{ROOF_G_FSGS, offsetof(roof_state, fs), offsetof(struct kvm_sregs, fs)},
+	{ROOF_G_FSGS, offsetof(roof_state, gs), offsetof(struct kvm_sregs, gs)},
+	{ROOF_G_CSSS, offsetof(roof_state, cs), offsetof(struct kvm_sregs, cs)},
+	{ROOF_G_CSSS, offsetof(roof_state, ss), offsetof(struct kvm_sregs, ss)},
+	{ROOF_G_TR, offsetof(roof_state, tr), offsetof(struct kvm_sregs, tr)},
+	{ROOF_G_LDTR, offsetof(roof_state, ldtr), offsetof(struct kvm_sregs, ldt)},
+};
+
+static void segments_from_kvm(roof_state *s, const struct kvm_sregs *sr,
+			      uint64_t g)
+{
+	for (size_t i = 0; i < sizeof segments / sizeof segments[0]; i++)
+		if (g & segments[i].group)
+			seg_from_kvm((struct roof_segment *)((char *)s +
+							     segments[i].state_off),
+				     (const struct kvm_segment *)
+					     ((const char *)sr +
+					      segments[i].sregs_off));
+}
+
+static void segments_to_kvm(struct kvm_sregs *sr, const roof_state *s,
+			    uint64_t g)
+{
+	for (size_t i = 0; i < sizeof segments / sizeof segments[0]; i++)
+		if (g & segments[i].group)
+			seg_to_kvm((struct kvm_segment *)((char *)sr +
+							  segments[i].sregs_off),
+				   (const struct roof_segment *)
+					   ((const char *)s +
+					    segments[i].state_off));
+}
+
 /* VMX entry-interruption info (SDM Vol. 3C, 24.8.3): vector 7:0, type
  * 10:8, error code valid 11, valid 31; Genode's request bits 12 (irq
  * window) and 13 (nmi window). */
@@ -1009,22 +1050,7 @@ static void local_to_state(struct khw_vcpu *c, roof_state *s, uint64_t g)
 static void sregs_to_state(struct khw_vcpu *c, roof_state *s, uint64_t g)
 {
 	const struct kvm_sregs *sr = &c->run->s.regs.sregs;
-	if (g & ROOF_G_ESDS) {
-		seg_from_kvm(&s->es, &sr->es);
-		seg_from_kvm(&s->ds, &sr->ds);
-	}
-	if (g & ROOF_G_FSGS) {
-		seg_from_kvm(&s->fs, &sr->fs);
-		seg_from_kvm(&s->gs, &sr->gs);
-	}
-	if (g & ROOF_G_CSSS) {
-		seg_from_kvm(&s->cs, &sr->cs);
-		seg_from_kvm(&s->ss, &sr->ss);
-	}
-	if (g & ROOF_G_TR)
-		seg_from_kvm(&s->tr, &sr->tr);
-	if (g & ROOF_G_LDTR)
-		seg_from_kvm(&s->ldtr, &sr->ldt);
+	segments_from_kvm(s, sr, g);
 	if (g & ROOF_G_GDTR)
 		s->gdtr = (struct roof_dtr){sr->gdt.limit, 0, sr->gdt.base};
 	if (g & ROOF_G_IDTR)
@@ -1435,22 +1461,7 @@ static int sync_from_state(struct khw_vcpu *c, const roof_state *s,
 		bytes += 16;
 	}
 	struct kvm_sregs *x = &sr->sregs;
-	if (g & ROOF_G_ESDS) {
-		seg_to_kvm(&x->es, &s->es);
-		seg_to_kvm(&x->ds, &s->ds);
-	}
-	if (g & ROOF_G_FSGS) {
-		seg_to_kvm(&x->fs, &s->fs);
-		seg_to_kvm(&x->gs, &s->gs);
-	}
-	if (g & ROOF_G_CSSS) {
-		seg_to_kvm(&x->cs, &s->cs);
-		seg_to_kvm(&x->ss, &s->ss);
-	}
-	if (g & ROOF_G_TR)
-		seg_to_kvm(&x->tr, &s->tr);
-	if (g & ROOF_G_LDTR)
-		seg_to_kvm(&x->ldt, &s->ldtr);
+	segments_to_kvm(x, s, g);
 	if (g & ROOF_G_GDTR) {
 		if (s->gdtr.limit > 0xffff) {
 			fail_msg(c, "invalid guest state: gdtr limit 0x%x "
