@@ -26,6 +26,7 @@
 
 #include "foc_exit_record.h"
 #include "foc_kernel.h"
+#include "../kvm/vmx_seed_exits.h"
 #include "x86_arch.h"
 
 #define GUEST_PAGE VMX_MODEL_RECORD_GUEST
@@ -145,7 +146,7 @@ static void put(struct foc_vcpu_page *p, uint32_t field, uint64_t v)
 		memcpy(p->vmcs + off, &v, foc_vmcs_width(field));
 }
 
-/* A page as the kernel stores it: a real-mode vCPU at ip 0x100. */
+/* A page as the kernel stores it: a real-mode vCPU at VMX_SEED_IP. */
 static void seed_init(struct seed *r, uint32_t reason)
 {
 	memset(r, 0, sizeof *r);
@@ -163,7 +164,7 @@ static void seed_init(struct seed *r, uint32_t reason)
 	put(p, VMCS_GUEST_CR0, 0x30);
 	put(p, VMCS_CR0_SHADOW, 0x10);
 	put(p, VMCS_GUEST_RFLAGS, 2);
-	put(p, VMCS_GUEST_RIP, 0x100);
+	put(p, VMCS_GUEST_RIP, VMX_SEED_IP);
 	put(p, VMCS_EXIT_INSTR_LEN, 2);
 	put(p, VMCS_EXIT_REASON, reason);
 	p->vcpu.r.ax = 0x11223344;
@@ -171,80 +172,50 @@ static void seed_init(struct seed *r, uint32_t reason)
 	p->vcpu.r.cx = 0x4b564d00u;
 }
 
-static void seed_io(struct seed *r, uint16_t port, unsigned size, bool in,
-		    bool string)
+/* The exit e in the page; the guest page is the record's second page. */
+static size_t seed_write(void *record, const struct vmx_seed_exit *e)
 {
-	seed_init(r, VMX_EXIT_IO);
-	put(&r->page, VMCS_EXIT_QUALIFICATION,
-	    vmx_io_qualification(port, size, in, string, 0));
-}
-
-static void seed_mmio(struct seed *r, bool write, const uint8_t *insn,
-		      size_t len)
-{
-	seed_init(r, VMX_EXIT_EPT_VIOLATION);
-	put(&r->page, VMCS_EXIT_QUALIFICATION,
-	    write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ);
-	put(&r->page, VMCS_GUEST_PHYS_ADDR, 0xfee00000u);
-	memcpy(r->guest + 0x100, insn, len);
+	struct seed *r = record;
+	/* the VMCS field as the hardware wrote it, bit 31 included */
+	seed_init(r, e->reason | (e->entry_failure ? VMX_EXIT_ENTRY_FAILURE : 0));
+	if (e->qualification)
+		put(&r->page, VMCS_EXIT_QUALIFICATION, e->qualification);
+	if (e->guest_phys)
+		put(&r->page, VMCS_GUEST_PHYS_ADDR, e->guest_phys);
+	if (e->instr_len)
+		put(&r->page, VMCS_EXIT_INSTR_LEN, e->instr_len);
+	if (e->insn)
+		memcpy(r->guest + VMX_SEED_IP, e->insn, e->insn_len);
+	return e->guest_page ? sizeof r->page + GUEST_PAGE : sizeof r->page;
 }
 
 int roof_exit_record_seeds_foc(roof_exit_record_emit emit, void *ctx)
 {
 	static struct seed r; /* 8 KiB: not on the stack */
+	const struct vmx_seed_writer w = {VMX_SEED_REAL16, seed_write, &r,
+					  emit, ctx};
+	const struct vmx_seed_exit io = vmx_seed_exit(VMX_SEED_IO_OUT_1,
+						      w.guest);
 	const uint8_t *bytes = (const uint8_t *)&r;
-	size_t page = sizeof r.page, both = page + GUEST_PAGE;
-	size_t tagged = both + 1;
+	size_t page = sizeof r.page, tagged = page + GUEST_PAGE + 1;
 	int n = 0;
 #define EMIT(name, want, size) n += emit(ctx, name, want, bytes, size) == 0
-	seed_io(&r, 0x10, 1, false, false);
-	EMIT("io-out-1", ROOF_EXIT_IO, page);
-	seed_io(&r, 0x12, 4, true, false);
-	EMIT("io-in-4", ROOF_EXIT_IO, page);
-	seed_io(&r, 0x12, 2, true, true);
-	EMIT("io-ins-string", ROOF_EXIT_BACKEND_ERROR, page);
-	seed_init(&r, VMX_EXIT_HLT);
-	put(&r.page, VMCS_EXIT_INSTR_LEN, 1);
-	EMIT("hlt", ROOF_EXIT_HLT, page);
-	seed_init(&r, VMX_EXIT_RDMSR);
-	EMIT("rdmsr", ROOF_EXIT_MSR_READ, page);
-	seed_init(&r, VMX_EXIT_WRMSR);
-	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, page);
-	seed_init(&r, VMX_EXIT_CPUID);
-	EMIT("cpuid", ROOF_EXIT_CPUID, page);
-	static const uint8_t load[] = {0x8a, 0x07};  /* mov al, [bx] */
-	static const uint8_t store[] = {0x88, 0x07}; /* mov [bx], al */
-	static const uint8_t hlt[] = {0xf4};
-	seed_mmio(&r, false, load, sizeof load);
-	EMIT("mmio-read-1", ROOF_EXIT_MMIO, both);
-	seed_mmio(&r, true, store, sizeof store);
-	EMIT("mmio-write-1", ROOF_EXIT_MMIO, both);
-	seed_mmio(&r, true, load, sizeof load);
-	EMIT("mmio-direction-differs", ROOF_EXIT_BACKEND_ERROR, both);
-	seed_mmio(&r, false, hlt, sizeof hlt);
-	EMIT("mmio-not-a-mov", ROOF_EXIT_BACKEND_ERROR, both);
-	seed_mmio(&r, false, load, sizeof load);
-	EMIT("mmio-no-guest-memory", ROOF_EXIT_BACKEND_ERROR, page);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_IO_OUT_1,
+				 VMX_SEED_MMIO_NO_GUEST_MEMORY);
 	seed_init(&r, VMX_EXIT_EXTERNAL_INTERRUPT);
 	r.page.vcpu.sticky_flags = FOC_VCPU_SF_IRQ_PENDING;
 	r.tag = 1;
 	EMIT("recall", ROOF_EXIT_PAUSED, tagged);
 	seed_init(&r, VMX_EXIT_EXTERNAL_INTERRUPT);
 	EMIT("irq-exit-without-the-irq", ROOF_EXIT_BACKEND_ERROR, page);
-	seed_init(&r, VMX_EXIT_INVALID_GUEST_STATE | VMX_EXIT_ENTRY_FAILURE);
-	EMIT("invalid-guest-state", ROOF_EXIT_INVALID_STATE, page);
-	seed_init(&r, VMX_EXIT_TRIPLE_FAULT);
-	EMIT("triple-fault", ROOF_EXIT_SHUTDOWN, page);
-	seed_init(&r, VMX_EXIT_INTERRUPT_WINDOW);
-	EMIT("irq-window", ROOF_EXIT_IRQ_WINDOW, page);
-	seed_init(&r, VMX_EXIT_EXCEPTION_NMI);
-	EMIT("exception", ROOF_EXIT_DEBUG, page);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_INVALID_GUEST_STATE,
+				 VMX_SEED_EXCEPTION);
 	seed_init(&r, 0x400); /* an SVM code on VMX */
 	EMIT("svm-npf-on-vmx", ROOF_EXIT_BACKEND_ERROR, page);
-	seed_io(&r, 0x10, 1, false, false);
+	seed_write(&r, &io);
 	memset(r.page.vmcs + FOC_VMCS_OFFSET_TABLE, 0xff, 32); /* bad table */
 	EMIT("io-table-scribbled", ROOF_EXIT_BACKEND_ERROR, page);
-	seed_io(&r, 0x10, 1, false, false);
+	seed_write(&r, &io);
 	EMIT("page-up-to-exit-reason", ROOF_EXIT_IO,
 	     FOC_VCPU_OFFSET_EXT_STATE +
 		     foc_vmcs_offset(r.page.vmcs, VMCS_EXIT_REASON) + 4);

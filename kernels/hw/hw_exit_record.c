@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../kvm/vmx_model.h"
+#include "../kvm/vmx_seed_exits.h"
 #include "client/hw_client.h"
 #include "hw_exit_record.h"
 #include "x86_arch.h"
@@ -101,7 +102,7 @@ struct seed {
 	uint8_t guest[GUEST_PAGE];
 };
 
-/* A full store (policy genode) of a real-mode vCPU at ip 0x100. */
+/* A full store (policy genode) of a real-mode vCPU at VMX_SEED_IP. */
 static void seed_init(struct seed *r, uint32_t reason)
 {
 	roof_state *s = aligned_alloc(64, sizeof *s);
@@ -118,7 +119,7 @@ static void seed_init(struct seed *r, uint32_t reason)
 	s->ldtr = (struct roof_segment){0, 0x1000, 0xffff, 0};
 	s->cr0 = 0x10;
 	s->flags = 2;
-	s->ip = 0x100;
+	s->ip = VMX_SEED_IP;
 	s->ip_len = 2;
 	s->ax = 0x11223344;
 	s->bx = 0x200;
@@ -129,74 +130,47 @@ static void seed_init(struct seed *r, uint32_t reason)
 	free(s);
 }
 
-static void seed_io(struct seed *r, uint16_t port, unsigned size, bool in,
-		    bool string)
+/* The exit e in the page; the guest page follows it. */
+static size_t seed_write(void *record, const struct vmx_seed_exit *e)
 {
-	seed_init(r, VMX_EXIT_IO);
-	r->page.qual_primary.value =
-		vmx_io_qualification(port, size, in, string, 0);
-}
-
-static void seed_mmio(struct seed *r, bool write, const uint8_t *insn,
-		      size_t len)
-{
-	seed_init(r, VMX_EXIT_EPT_VIOLATION);
-	r->page.qual_primary.value = write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ;
-	r->page.qual_secondary.value = 0xfee00000u;
-	r->page.ip_len.value = 0; /* not defined for EPT violations */
-	memcpy(r->guest + 0x100, insn, len);
+	struct seed *r = record;
+	seed_init(r, e->reason); /* the basic reason (hw_vcpu_state.h) */
+	if (e->qualification)
+		r->page.qual_primary.value = e->qualification;
+	if (e->guest_phys)
+		r->page.qual_secondary.value = e->guest_phys;
+	if (e->instr_len)
+		r->page.ip_len.value = e->instr_len;
+	if (e->reason == VMX_EXIT_EPT_VIOLATION)
+		r->page.ip_len.value = 0; /* not defined for EPT violations */
+	if (e->insn)
+		memcpy(r->guest + VMX_SEED_IP, e->insn, e->insn_len);
+	return e->guest_page ? sizeof *r : sizeof r->page;
 }
 
 int roof_exit_record_seeds_hw(roof_exit_record_emit emit, void *ctx)
 {
 	static struct seed r; /* 7.7 KiB: not on the stack */
+	const struct vmx_seed_writer w = {VMX_SEED_REAL16, seed_write, &r,
+					  emit, ctx};
+	const struct vmx_seed_exit io = vmx_seed_exit(VMX_SEED_IO_OUT_1,
+						      w.guest);
 	const uint8_t *bytes = (const uint8_t *)&r;
-	size_t page = sizeof r.page, both = sizeof r;
+	size_t page = sizeof r.page;
 	int n = 0;
 #define EMIT(name, want, size) n += emit(ctx, name, want, bytes, size) == 0
-	seed_io(&r, 0x10, 1, false, false);
-	EMIT("io-out-1", ROOF_EXIT_IO, page);
-	seed_io(&r, 0x12, 4, true, false);
-	EMIT("io-in-4", ROOF_EXIT_IO, page);
-	seed_io(&r, 0x12, 2, true, true);
-	EMIT("io-ins-string", ROOF_EXIT_BACKEND_ERROR, page);
-	seed_io(&r, 0x10, 1, false, false);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_IO_OUT_1, VMX_SEED_IO_INS_STRING);
+	seed_write(&r, &io);
 	r.page.qual_primary.charged = false; /* a store without the QUAL */
 	EMIT("io-qual-not-stored", ROOF_EXIT_BACKEND_ERROR, page);
-	seed_init(&r, VMX_EXIT_HLT);
-	r.page.ip_len.value = 1;
-	EMIT("hlt", ROOF_EXIT_HLT, page);
-	seed_init(&r, VMX_EXIT_RDMSR);
-	EMIT("rdmsr", ROOF_EXIT_MSR_READ, page);
-	seed_init(&r, VMX_EXIT_WRMSR);
-	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, page);
-	seed_init(&r, VMX_EXIT_CPUID);
-	EMIT("cpuid", ROOF_EXIT_CPUID, page);
-	static const uint8_t load[] = {0x8a, 0x07};  /* mov al, [bx] */
-	static const uint8_t store[] = {0x88, 0x07}; /* mov [bx], al */
-	static const uint8_t hlt[] = {0xf4};
-	seed_mmio(&r, false, load, sizeof load);
-	EMIT("mmio-read-1", ROOF_EXIT_MMIO, both);
-	seed_mmio(&r, true, store, sizeof store);
-	EMIT("mmio-write-1", ROOF_EXIT_MMIO, both);
-	seed_mmio(&r, true, load, sizeof load);
-	EMIT("mmio-direction-differs", ROOF_EXIT_BACKEND_ERROR, both);
-	seed_mmio(&r, false, hlt, sizeof hlt);
-	EMIT("mmio-not-a-mov", ROOF_EXIT_BACKEND_ERROR, both);
-	seed_mmio(&r, false, load, sizeof load);
-	EMIT("mmio-no-guest-memory", ROOF_EXIT_BACKEND_ERROR, page);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_HLT,
+				 VMX_SEED_MMIO_NO_GUEST_MEMORY);
 	seed_init(&r, HW_EXIT_STARTUP);
 	EMIT("startup", ROOF_EXIT_STARTUP, page);
 	seed_init(&r, HW_EXIT_PAUSED);
 	EMIT("paused", ROOF_EXIT_PAUSED, page);
-	seed_init(&r, VMX_EXIT_INVALID_GUEST_STATE);
-	EMIT("invalid-guest-state", ROOF_EXIT_INVALID_STATE, page);
-	seed_init(&r, VMX_EXIT_TRIPLE_FAULT);
-	EMIT("triple-fault", ROOF_EXIT_SHUTDOWN, page);
-	seed_init(&r, VMX_EXIT_INTERRUPT_WINDOW);
-	EMIT("irq-window", ROOF_EXIT_IRQ_WINDOW, page);
-	seed_init(&r, VMX_EXIT_EXCEPTION_NMI);
-	EMIT("exception", ROOF_EXIT_DEBUG, page);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_INVALID_GUEST_STATE,
+				 VMX_SEED_EXCEPTION);
 	seed_init(&r, HW_EXIT_NPF);
 	EMIT("svm-npf-on-vmx", ROOF_EXIT_BACKEND_ERROR, page);
 	seed_init(&r, VMX_EXIT_IO);

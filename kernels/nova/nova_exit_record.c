@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../kvm/vmx_model.h"
+#include "../kvm/vmx_seed_exits.h"
 #include "client/nova_client.h"
 #include "x86_arch.h"
 
@@ -31,9 +32,6 @@
 #define GUEST_PAGE VMX_MODEL_RECORD_GUEST
 #define RECORD_MIN (offsetof(struct nova_utcb, exit_reason) + 8)
 
-typedef int (*roof_exit_record_emit)(void *ctx, const char *name,
-				     roof_exit want, const uint8_t *data,
-				     size_t size);
 int roof_exit_record_decode_nova(const uint8_t *data, size_t size,
 				 roof_state *out, const void **mem,
 				 size_t *mem_size);
@@ -115,14 +113,14 @@ struct seed {
 	uint8_t guest[GUEST_PAGE];
 };
 
-/* A 64-bit vCPU at ip 0x100, the groups of mtd transferred. */
+/* A 64-bit vCPU at VMX_SEED_IP, the groups of mtd transferred. */
 static void seed_init(struct seed *r, unsigned reason, uint64_t mtd)
 {
 	memset(r, 0, sizeof *r);
 	struct nova_utcb *u = &r->utcb;
 	u->mtd = mtd;
 	u->exit_reason = reason;
-	u->ip = 0x100;
+	u->ip = VMX_SEED_IP;
 	u->instr_len = 2;
 	u->flags = 2;
 	u->ax = 0x11223344;
@@ -136,24 +134,8 @@ static void seed_init(struct seed *r, unsigned reason, uint64_t mtd)
 	u->ds.ar = u->es.ar = u->ss.ar = 0xc93;
 }
 
-static void seed_io(struct seed *r, uint16_t port, unsigned size, bool in,
-		    bool string)
-{
-	seed_init(r, VMX_EXIT_IO, IMPLICIT(ROOF_EXIT_IO));
-	r->utcb.qual[0] = vmx_io_qualification(port, size, in, string, 0);
-}
-
-static void seed_mmio(struct seed *r, bool write, const uint8_t *insn,
-		      size_t len)
-{
-	seed_init(r, VMX_EXIT_EPT_VIOLATION,
-		  IMPLICIT(ROOF_EXIT_MMIO));
-	r->utcb.qual[0] = write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ;
-	r->utcb.qual[1] = 0xfee00000u;
-	memcpy(r->guest + 0x100, insn, len);
-}
-
-/* Paging off, 32-bit code: the instruction at ip 0x100 of guest page 0. */
+/* Paging off, 32-bit code: the instruction at ip VMX_SEED_IP of guest
+ * page 0. */
 static void seed_flat32(struct seed *r)
 {
 	r->utcb.cr0 = 0x11;
@@ -161,62 +143,55 @@ static void seed_flat32(struct seed *r)
 	r->utcb.cs.ar = 0x49b;
 }
 
+/* The exit e in the UTCB, the MTD of its portal; with a guest page the
+ * vCPU runs flat (the page holds no page tables). */
+static size_t seed_write(void *record, const struct vmx_seed_exit *e)
+{
+	struct seed *r = record;
+	/* the portal number is the basic reason (nova_abi.h) */
+	seed_init(r, e->reason, IMPLICIT(vmx_exit_unified(e->reason)));
+	r->utcb.qual[0] = e->qualification;
+	r->utcb.qual[1] = e->guest_phys;
+	if (e->instr_len)
+		r->utcb.instr_len = e->instr_len;
+	if (e->insn)
+		memcpy(r->guest + VMX_SEED_IP, e->insn, e->insn_len);
+	if (!e->guest_page)
+		return sizeof r->page;
+	seed_flat32(r);
+	return sizeof r->page + GUEST_PAGE;
+}
+
 int roof_exit_record_seeds_nova(roof_exit_record_emit emit, void *ctx)
 {
 	static struct seed r; /* 8 KiB: not on the stack */
+	const struct vmx_seed_writer w = {VMX_SEED_FLAT32, seed_write, &r,
+					  emit, ctx};
+	const struct vmx_seed_exit io = vmx_seed_exit(VMX_SEED_IO_OUT_1,
+						      w.guest);
 	const uint8_t *bytes = (const uint8_t *)&r;
-	size_t utcb = sizeof r.page, both = utcb + GUEST_PAGE;
+	size_t utcb = sizeof r.page;
 	int n = 0;
 #define EMIT(name, want, size) n += emit(ctx, name, want, bytes, size) == 0
-	seed_io(&r, 0x10, 1, false, false);
-	EMIT("io-out-1", ROOF_EXIT_IO, utcb);
-	seed_io(&r, 0x12, 4, true, false);
-	EMIT("io-in-4", ROOF_EXIT_IO, utcb);
-	seed_io(&r, 0x12, 2, true, true);
-	EMIT("io-ins-string", ROOF_EXIT_BACKEND_ERROR, utcb);
-	seed_io(&r, 0x10, 1, false, false);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_IO_OUT_1, VMX_SEED_IO_INS_STRING);
+	seed_write(&r, &io);
 	r.utcb.mtd &= ~(uint64_t)NOVA_MTD_QUAL; /* portal MTD without QUAL */
 	EMIT("io-without-qual", ROOF_EXIT_BACKEND_ERROR, utcb);
-	seed_init(&r, VMX_EXIT_HLT, IMPLICIT(ROOF_EXIT_HLT));
-	r.utcb.instr_len = 1;
-	EMIT("hlt", ROOF_EXIT_HLT, utcb);
-	seed_init(&r, VMX_EXIT_RDMSR, IMPLICIT(ROOF_EXIT_MSR_READ));
-	EMIT("rdmsr", ROOF_EXIT_MSR_READ, utcb);
-	seed_init(&r, VMX_EXIT_WRMSR, IMPLICIT(ROOF_EXIT_MSR_WRITE));
-	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, utcb);
-	seed_init(&r, VMX_EXIT_CPUID, IMPLICIT(ROOF_EXIT_CPUID));
-	EMIT("cpuid", ROOF_EXIT_CPUID, utcb);
-	static const uint8_t load[] = {0x8b, 0x07};  /* mov eax, [edi] */
-	static const uint8_t store[] = {0x89, 0x07}; /* mov [edi], eax */
-	static const uint8_t hlt[] = {0xf4};
-	seed_mmio(&r, false, load, sizeof load);
-	seed_flat32(&r);
-	EMIT("mmio-read-4", ROOF_EXIT_MMIO, both);
-	seed_mmio(&r, true, store, sizeof store);
-	seed_flat32(&r);
-	EMIT("mmio-write-4", ROOF_EXIT_MMIO, both);
-	seed_mmio(&r, true, load, sizeof load);
-	seed_flat32(&r);
-	EMIT("mmio-direction-differs", ROOF_EXIT_BACKEND_ERROR, both);
-	seed_mmio(&r, false, hlt, sizeof hlt);
-	seed_flat32(&r);
-	EMIT("mmio-not-a-mov", ROOF_EXIT_BACKEND_ERROR, both);
-	seed_mmio(&r, false, load, sizeof load); /* 64-bit, paging on */
-	EMIT("mmio-no-page-tables", ROOF_EXIT_BACKEND_ERROR, utcb);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_HLT, VMX_SEED_MMIO_NOT_A_MOV);
+	/* 64-bit with paging on, and no page tables to walk */
+	struct vmx_seed_exit e = vmx_seed_exit(VMX_SEED_MMIO_NO_GUEST_MEMORY,
+					       w.guest);
+	e.name = "mmio-no-page-tables";
+	n += vmx_seed_exit_emit(&w, &e);
 	seed_init(&r, NOVA_EXIT_RECALL, IMPLICIT(ROOF_EXIT_PAUSED));
 	EMIT("recall", ROOF_EXIT_PAUSED, utcb);
 	seed_init(&r, NOVA_EXIT_STARTUP, 0);
 	EMIT("startup", ROOF_EXIT_STARTUP, utcb);
-	seed_init(&r, VMX_EXIT_INVALID_GUEST_STATE,
-		  IMPLICIT(ROOF_EXIT_INVALID_STATE));
-	EMIT("invalid-guest-state", ROOF_EXIT_INVALID_STATE, utcb);
-	seed_init(&r, VMX_EXIT_TRIPLE_FAULT, 0);
-	EMIT("triple-fault", ROOF_EXIT_SHUTDOWN, utcb);
-	seed_init(&r, VMX_EXIT_INTERRUPT_WINDOW, 0);
-	EMIT("irq-window", ROOF_EXIT_IRQ_WINDOW, utcb);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_INVALID_GUEST_STATE,
+				 VMX_SEED_IRQ_WINDOW);
 	seed_init(&r, 0xfc, 0); /* NPT (SVM) on the VMX model */
 	EMIT("svm-npt-on-vmx", ROOF_EXIT_BACKEND_ERROR, utcb);
-	seed_io(&r, 0x10, 1, false, false);
+	seed_write(&r, &io);
 	r.utcb.mtd = ~0ull; /* every bit, those that name no group too */
 	EMIT("mtd-all-bits", ROOF_EXIT_IO, utcb);
 #undef EMIT

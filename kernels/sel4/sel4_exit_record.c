@@ -20,15 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kvm/vmx_seed_exits.h"
 #include "client/sel4_client.h"
 #include "x86_arch.h"
 
 int roof_exit_record_decode_sel4(const uint8_t *data, size_t size,
 				 roof_state *out, const void **mem,
 				 size_t *mem_size);
-typedef int (*roof_exit_record_emit)(void *ctx, const char *name,
-				     roof_exit want, const uint8_t *data,
-				     size_t size);
 int roof_exit_record_seeds_sel4(roof_exit_record_emit emit, void *ctx);
 
 #define MR_BYTES (SEL4_VMENTER_NUM_FAULT_MSGS * 8)
@@ -192,11 +190,11 @@ int roof_exit_record_decode_sel4(const uint8_t *data, size_t size,
 
 /* ---- example records ---------------------------------------------------------- */
 /* A 64-bit guest: identity-mapped 2 MiB page (PML4 0x1000, PDPT 0x2000,
- * PD 0x3000), code at 0x100, cr0/cr4 as Genode's masks leave them. */
+ * PD 0x3000), code at VMX_SEED_IP, cr0/cr4 as Genode's masks leave them. */
 static void seed_init(struct record *r, uint32_t reason, uint64_t qual)
 {
 	memset(r, 0, sizeof *r);
-	r->mr[SEL4_VMENTER_CALL_EIP_MR] = 0x100;
+	r->mr[SEL4_VMENTER_CALL_EIP_MR] = VMX_SEED_IP;
 	r->mr[SEL4_VMENTER_CALL_CONTROL_PPC_MR] = 0x92000080;
 	r->mr[SEL4_VMENTER_FAULT_REASON_MR] = reason;
 	r->mr[SEL4_VMENTER_FAULT_QUALIFICATION_MR] = qual;
@@ -219,68 +217,68 @@ static void seed_init(struct record *r, uint32_t reason, uint64_t qual)
 		memcpy(r->guest + 0x1000 * (i + 1), &pt[i], sizeof pt[i]);
 }
 
-static void seed_mmio(struct record *r, bool write, const uint8_t *insn,
-		      size_t len)
+/* The exit e in the MRs; io and EPT violations carry the VMCS the
+ * decode reads, an MMIO instruction's record the guest memory too. */
+static size_t seed_write(void *record, const struct vmx_seed_exit *e)
 {
-	seed_init(r, VMX_EXIT_EPT_VIOLATION, write ? VMX_EPTQ_WRITE : VMX_EPTQ_READ);
-	r->mr[SEL4_VMENTER_FAULT_GUEST_PHYSICAL_MR] = 0xfee00000u;
-	r->mr[SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR] = 0;
-	memcpy(r->guest + 0x100, insn, len);
+	struct record *r = record;
+	/* seL4 reports a failed entry apart (entry-failed below): the
+	 * fault reason MR holds the basic reason */
+	seed_init(r, e->reason, e->qualification);
+	if (e->guest_phys)
+		r->mr[SEL4_VMENTER_FAULT_GUEST_PHYSICAL_MR] = e->guest_phys;
+	if (e->instr_len)
+		r->mr[SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR] = e->instr_len;
+	if (e->reason == VMX_EXIT_EPT_VIOLATION)
+		r->mr[SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR] = 0;
+	if (e->insn)
+		memcpy(r->guest + VMX_SEED_IP, e->insn, e->insn_len);
+	if (e->guest_page)
+		return sizeof *r;
+	return e->reason == VMX_EXIT_IO || e->reason == VMX_EXIT_EPT_VIOLATION
+		       ? MR_BYTES + VMCS_BYTES
+		       : MR_BYTES;
 }
 
 int roof_exit_record_seeds_sel4(roof_exit_record_emit emit, void *ctx)
 {
 	static struct record r; /* 16.6 KiB: not on the stack */
+	const struct vmx_seed_writer w = {VMX_SEED_LONG64, seed_write, &r,
+					  emit, ctx};
 	const uint8_t *bytes = (const uint8_t *)&r;
-	size_t mrs = MR_BYTES, vmcs = MR_BYTES + VMCS_BYTES, all = sizeof r;
+	size_t mrs = MR_BYTES;
 	int n = 0;
 #define EMIT(name, want, size) n += emit(ctx, name, want, bytes, size) == 0
-	seed_init(&r, VMX_EXIT_IO, vmx_io_qualification(0x10, 1, 0, 0, 0) | VMX_IOQ_IMM);
-	EMIT("io-out-1", ROOF_EXIT_IO, vmcs);
+	struct vmx_seed_exit e = vmx_seed_exit(VMX_SEED_IO_OUT_1, w.guest);
+	e.qualification |= VMX_IOQ_IMM; /* the port an immediate: out 0x10, al */
+	n += vmx_seed_exit_emit(&w, &e);
 	EMIT("io-out-no-vmcs", ROOF_EXIT_BACKEND_ERROR, mrs);
-	seed_init(&r, VMX_EXIT_IO, vmx_io_qualification(0x12, 4, 1, 0, 0));
-	EMIT("io-in-4", ROOF_EXIT_IO, vmcs);
-	seed_init(&r, VMX_EXIT_IO, vmx_io_qualification(0x12, 2, 1, 1, 1));
-	EMIT("io-rep-ins", ROOF_EXIT_BACKEND_ERROR, vmcs);
-	seed_init(&r, VMX_EXIT_HLT, 0);
-	r.mr[SEL4_VMENTER_FAULT_INSTRUCTION_LEN_MR] = 1;
-	EMIT("hlt", ROOF_EXIT_HLT, mrs);
-	seed_init(&r, VMX_EXIT_RDMSR, 0);
-	EMIT("rdmsr", ROOF_EXIT_MSR_READ, mrs);
-	seed_init(&r, VMX_EXIT_WRMSR, 0);
-	EMIT("wrmsr", ROOF_EXIT_MSR_WRITE, mrs);
-	seed_init(&r, VMX_EXIT_CPUID, 0);
-	EMIT("cpuid", ROOF_EXIT_CPUID, mrs);
-	static const uint8_t load[] = {0x48, 0x8b, 0x03};  /* mov rax, [rbx] */
-	static const uint8_t store[] = {0x48, 0x89, 0x03}; /* mov [rbx], rax */
+	n += vmx_seed_exits_emit(&w, VMX_SEED_IO_IN_4, VMX_SEED_IO_IN_4);
+	e = vmx_seed_exit(VMX_SEED_IO_INS_STRING, w.guest);
+	e.name = "io-rep-ins";
+	e.qualification |= VMX_IOQ_REP;
+	n += vmx_seed_exit_emit(&w, &e);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_HLT, VMX_SEED_MMIO_WRITE);
 	static const uint8_t store_r8[] = {0x4c, 0x89, 0x03}; /* mov [rbx], r8 */
 	static const uint8_t load_rsp[] = {0x48, 0x8b, 0x23}; /* mov rsp, [rbx] */
-	static const uint8_t hlt[] = {0xf4};
-	seed_mmio(&r, false, load, sizeof load);
-	EMIT("mmio-read-8", ROOF_EXIT_MMIO, all);
-	seed_mmio(&r, true, store, sizeof store);
-	EMIT("mmio-write-8", ROOF_EXIT_MMIO, all);
-	seed_mmio(&r, true, store_r8, sizeof store_r8);
-	EMIT("mmio-write-r8", ROOF_EXIT_BACKEND_ERROR, all);
-	seed_mmio(&r, false, load_rsp, sizeof load_rsp);
+	e = vmx_seed_exit(VMX_SEED_MMIO_WRITE, w.guest);
+	e.name = "mmio-write-r8";
+	e.want = ROOF_EXIT_BACKEND_ERROR;
+	e.insn = store_r8;
+	e.insn_len = sizeof store_r8;
+	n += vmx_seed_exit_emit(&w, &e);
+	e = vmx_seed_exit(VMX_SEED_MMIO_READ, w.guest);
+	e.name = "mmio-read-rsp";
+	e.insn = load_rsp;
+	e.insn_len = sizeof load_rsp;
+	seed_write(&r, &e);
 	r.vmcs[SF_RSP] = 0x7000;
-	EMIT("mmio-read-rsp", ROOF_EXIT_MMIO, all);
-	seed_mmio(&r, true, load, sizeof load);
-	EMIT("mmio-direction-differs", ROOF_EXIT_BACKEND_ERROR, all);
-	seed_mmio(&r, false, hlt, sizeof hlt);
-	EMIT("mmio-not-a-mov", ROOF_EXIT_BACKEND_ERROR, all);
-	seed_mmio(&r, false, load, sizeof load);
-	EMIT("mmio-no-guest-memory", ROOF_EXIT_BACKEND_ERROR, vmcs);
-	seed_init(&r, VMX_EXIT_INVALID_GUEST_STATE, 0);
-	EMIT("invalid-guest-state", ROOF_EXIT_INVALID_STATE, mrs);
+	EMIT(e.name, e.want, sizeof r);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_MMIO_DIRECTION_DIFFERS,
+				 VMX_SEED_INVALID_GUEST_STATE);
 	seed_init(&r, SEL4_FAULT_REASON_NONE, ~0ull);
 	EMIT("entry-failed", ROOF_EXIT_INVALID_STATE, mrs);
-	seed_init(&r, VMX_EXIT_TRIPLE_FAULT, 0);
-	EMIT("triple-fault", ROOF_EXIT_SHUTDOWN, mrs);
-	seed_init(&r, VMX_EXIT_INTERRUPT_WINDOW, 0);
-	EMIT("irq-window", ROOF_EXIT_IRQ_WINDOW, mrs);
-	seed_init(&r, VMX_EXIT_EXCEPTION_NMI, 0);
-	EMIT("exception", ROOF_EXIT_DEBUG, mrs);
+	n += vmx_seed_exits_emit(&w, VMX_SEED_TRIPLE_FAULT, VMX_SEED_EXCEPTION);
 	seed_init(&r, 99, 0);
 	EMIT("unknown-reason", ROOF_EXIT_BACKEND_ERROR, mrs);
 #undef EMIT
