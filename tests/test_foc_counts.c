@@ -9,21 +9,11 @@
  *
  * Guest: tests/guests/exits64.asm, subtests t_out (out 0x10, out 0x11
  * check, out 0x1f done), t_hlt (hlt, check, done) and t_loop (out, mmio
- * write, mmio read, hlt, LOOPS times, then done).
+ * write, mmio read, hlt, COUNTS_RUN_LOOPS times, then done).
  */
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "model_rig.h"
-
-#define PORT_EXIT 0x10
-#define PORT_CHECK 0x11
-#define PORT_DONE 0x1f
-#define T_OUT 0
-#define T_HLT 6
-#define T_LOOP 12
-#define LOOPS 10
+#include "counts_run.h"
 
 /* What Fiasco's Vm_vmx copies per round trip (fiasco vm_vmx.cpp at
  * fee4f8ed~1; README.md lists the fields), for a VMM that sets what
@@ -42,148 +32,17 @@
  * the hot loop and is saved when it leaves (one run = one of each) */
 #define TUNED_FPU_PER_RUN 2
 
-struct run {
-	const char *policy;
-	int sub;
-	uint64_t io_mask;
-	roof_where where;
-	bool read_si, read_fpu, resume_on_done, nmi_window, write_regs;
-	bool check; /* compare every GPR at the check port */
-	/* observed */
-	unsigned ios, checks, bad;
-	bool fpu_ok;
-	char error[256];
-	struct roof_test_flag done;
-	struct model_rig rig;
-	struct roof_stats st;
-};
-
-static void check_gprs(struct run *r, roof_state *s)
+/* A run on Fiasco.OC: the default io mask, MMIO reads answered. */
+static struct counts_run foc_run(uint64_t sub)
 {
-	uint64_t want[16];
-	memcpy(want, roof_test_patterns, sizeof want);
-	if (r->write_regs) {
-		want[G_BX] = 0xb0b0b0b0ull;
-		want[G_R12] = 0x1212ull;
-	}
-	roof_test_check_gprs(s, r->rig.groups, want, r->error, sizeof r->error);
-	r->checks++;
-}
-
-static roof_action on_io(roof_vcpu *cpu, roof_state *s, void *p)
-{
-	(void)cpu;
-	struct run *r = p;
-	r->ios++;
-	if (s->info.io.dir != ROOF_DIR_OUT)
-		r->bad++;
-	if (s->info.io.port == PORT_CHECK && r->check)
-		check_gprs(r, s);
-	if (s->info.io.port == PORT_EXIT && r->read_si &&
-	    roof_get_si(s) != 0x0707070707070707ull)
-		r->bad++;
-	if (s->info.io.port == PORT_EXIT && r->read_fpu) {
-		const uint8_t *f = roof_fpu_read(s);
-		r->fpu_ok = f[0] == 0x7f && f[1] == 0x03; /* fcw after reset */
-	}
-	if (s->info.io.port == PORT_EXIT && r->write_regs) {
-		roof_set_bx(s, 0xb0b0b0b0ull);
-		roof_set_r12(s, 0x1212ull);
-	}
-	if (s->info.io.port == PORT_DONE && !r->resume_on_done) {
-		roof_test_flag_raise(&r->done);
-		return ROOF_STOP;
-	}
-	return ROOF_RESUME;
-}
-
-static roof_action on_mmio(roof_vcpu *cpu, roof_state *s, void *p)
-{
-	(void)cpu;
-	(void)p;
-	if (s->info.mmio.dir == ROOF_DIR_READ)
-		s->info.mmio.data = 0x1122334455667788ull;
-	return ROOF_RESUME;
-}
-
-static roof_action on_hlt(roof_vcpu *cpu, roof_state *s, void *p)
-{
-	(void)cpu;
-	struct run *r = p;
-	if (r->nmi_window) /* an NMI-window request: KVM has no such exit */
-		roof_set_inj_info(s, roof_get_inj_info(s) | (1u << 13));
-	roof_set_ip(s, roof_get_ip(s) + roof_get_ip_len(s));
-	return ROOF_RESUME;
-}
-
-static roof_action on_stop(roof_vcpu *cpu, roof_state *s, void *p)
-{
-	(void)cpu;
-	struct run *r = p;
-	if (s->exit_reason != ROOF_EXIT_PAUSED)
-		snprintf(r->error, sizeof r->error, "%s: %s",
-			 roof_exit_name(s->exit_reason),
-			 s->info.error ? s->info.error : "(no text)");
-	roof_test_flag_raise(&r->done);
-	return ROOF_STOP;
-}
-
-/* Open the VM, run STARTUP (stops), reset the counters. */
-static void start(struct run *r)
-{
-	roof_test_flag_init(&r->done);
-	model_rig_open(&r->rig, "foc", r->policy);
-	model_rig_load(&r->rig, &(struct model_rig_guest){
-		.name = "exits64", .subtest = (uint64_t)r->sub, .loops = LOOPS});
-	const struct model_rig_handler h[] = {
-		{ROOF_EXIT_IO, on_io, r, r->io_mask, r->where},
-		{ROOF_EXIT_MMIO, on_mmio, r, ROOF_MASK_DEFAULT, r->where},
-		{ROOF_EXIT_HLT, on_hlt, r, ROOF_MASK_DEFAULT, r->where},
-		{ROOF_EXIT_PAUSED, on_stop, r, 0, ROOF_INLINE},
-		{ROOF_EXIT_BACKEND_ERROR, on_stop, r, 0, ROOF_INLINE},
-		{ROOF_EXIT_INVALID_STATE, on_stop, r, 0, ROOF_INLINE},
-	};
-	model_rig_vcpu(&r->rig, h, sizeof h / sizeof h[0]);
-	model_rig_startup(&r->rig);
-}
-
-static void wait_done(struct run *r)
-{
-	model_rig_wait(&r->rig, &r->done, "the guest's end");
-	model_rig_stats(&r->rig, &r->st);
-}
-
-static void finish(struct run *r)
-{
-	model_rig_close(&r->rig);
-	roof_test_flag_destroy(&r->done);
-	if (r->error[0])
-		fail_msg("policy %s: %s", r->policy, r->error);
-	assert_int_equal(r->bad, 0);
-}
-
-static void run_guest(struct run *r)
-{
-	start(r);
-	ROOF_OK_OR_FAIL(roof_vcpu_run(r->rig.cpu), roof_vcpu_error(r->rig.cpu));
-	wait_done(r);
-}
-
-static void print_counts(const char *what, const struct run *r)
-{
-	double n = (double)r->st.exits;
-	print_message("foc %-6s %-8s per exit: %.2f crossings, %.1f bytes, "
-		      "%.2f vmcs reads, %.2f writes, %.2f fpu ops, %.2f hops; "
-		      "substrate: %.2f KVM ioctls (%llu exits)\n",
-		      r->policy, what, (double)r->st.crossings / n,
-		      (double)r->st.bytes / n, (double)r->st.vmcs_reads / n,
-		      (double)r->st.vmcs_writes / n, (double)r->st.fpu_ops / n,
-		      (double)r->st.hops / n, (double)r->st.substrate_ioctls / n,
-		      (unsigned long long)r->st.exits);
+	return (struct counts_run){.kernel = "foc", .sub = sub,
+				   .io_mask = ROOF_MASK_DEFAULT,
+				   .answer_mmio = true};
 }
 
 /* The kernel's copies do not depend on the client's policy. */
-static void assert_kernel_copies(const struct run *r, uint64_t ept_exits)
+static void assert_kernel_copies(const struct counts_run *r,
+				 uint64_t ept_exits)
 {
 	uint64_t n = r->st.exits;
 	assert_int_equal(r->st.vmcs_reads,
@@ -197,53 +56,41 @@ static void test_io_out_counts(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	struct run tuned = {.policy = "tuned", .sub = T_OUT,
-			    .io_mask = ROOF_MASK_DEFAULT};
-	struct run genode = {.policy = "genode", .sub = T_OUT,
-			     .io_mask = ROOF_MASK_DEFAULT};
-	run_guest(&tuned);
-	run_guest(&genode);
-	for (int i = 0; i < 2; i++) {
-		struct run *r = i ? &genode : &tuned;
-		assert_int_equal(r->st.exits, 3);
-		assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_IO], 3);
-		assert_int_equal(r->st.misses, 0);
-		assert_kernel_copies(r, 0);
-		print_counts("io-out", r);
+	struct counts_run r[COUNTS_POLICIES];
+	counts_run_both(r, foc_run(ROOF_EXITS_OUT));
+	for (int i = 0; i < COUNTS_POLICIES; i++) {
+		counts_assert_guest_exits(&r[i]);
+		assert_int_equal(r[i].st.misses, 0);
+		assert_kernel_copies(&r[i], 0);
+		counts_run_print(&r[i], "io-out", r[i].st.exits);
 	}
+	const struct roof_stats *tuned = &r[COUNTS_TUNED].st;
+	const struct roof_stats *genode = &r[COUNTS_GENODE].st;
 	/* tuned: one resume per exit, inline, no FPU instruction per exit */
-	assert_int_equal(tuned.st.crossings, 3);
-	assert_int_equal(tuned.st.hops, 0);
-	assert_int_equal(tuned.st.fpu_ops, TUNED_FPU_PER_RUN);
+	assert_int_equal(tuned->crossings, 3);
+	assert_int_equal(tuned->hops, 0);
+	assert_int_equal(tuned->fpu_ops, TUNED_FPU_PER_RUN);
 	/* genode: + signal and ready semaphore per exit, FPU every exit */
-	assert_int_equal(genode.st.crossings, 3 * 3);
-	assert_int_equal(genode.st.hops, 3);
-	assert_int_equal(genode.st.fpu_ops, 3 * GENODE_FPU_PER_EXIT);
-	finish(&tuned);
-	finish(&genode);
+	assert_int_equal(genode->crossings, 3 * 3);
+	assert_int_equal(genode->hops, 3);
+	assert_int_equal(genode->fpu_ops, 3 * GENODE_FPU_PER_EXIT);
+	counts_finish_both(r);
 }
 
 static void test_hlt_counts(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	struct run tuned = {.policy = "tuned", .sub = T_HLT,
-			    .io_mask = ROOF_MASK_DEFAULT};
-	struct run genode = {.policy = "genode", .sub = T_HLT,
-			     .io_mask = ROOF_MASK_DEFAULT};
-	run_guest(&tuned);
-	run_guest(&genode);
-	for (int i = 0; i < 2; i++) {
-		struct run *r = i ? &genode : &tuned;
-		assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_HLT], 1);
-		assert_int_equal(r->st.exits, 3);
-		assert_kernel_copies(r, 0);
-		print_counts("hlt+2out", r);
+	struct counts_run r[COUNTS_POLICIES];
+	counts_run_both(r, foc_run(ROOF_EXITS_HLT));
+	for (int i = 0; i < COUNTS_POLICIES; i++) {
+		counts_assert_guest_exits(&r[i]);
+		assert_kernel_copies(&r[i], 0);
+		counts_run_print(&r[i], "hlt+2out", r[i].st.exits);
 	}
-	assert_int_equal(tuned.st.fpu_ops, TUNED_FPU_PER_RUN);
-	assert_int_equal(genode.st.fpu_ops, 3 * GENODE_FPU_PER_EXIT);
-	finish(&tuned);
-	finish(&genode);
+	assert_int_equal(r[COUNTS_TUNED].st.fpu_ops, TUNED_FPU_PER_RUN);
+	assert_int_equal(r[COUNTS_GENODE].st.fpu_ops, 3 * GENODE_FPU_PER_EXIT);
+	counts_finish_both(r);
 }
 
 /* The mixed loop: out, mmio write, mmio read (into rax), hlt. */
@@ -251,30 +98,24 @@ static void test_loop_counts(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	struct run tuned = {.policy = "tuned", .sub = T_LOOP,
-			    .io_mask = ROOF_MASK_DEFAULT};
-	struct run genode = {.policy = "genode", .sub = T_LOOP,
-			     .io_mask = ROOF_MASK_DEFAULT};
-	run_guest(&tuned);
-	run_guest(&genode);
-	for (int i = 0; i < 2; i++) {
-		struct run *r = i ? &genode : &tuned;
-		assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_IO], LOOPS + 1);
-		assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_MMIO], 2 * LOOPS);
-		assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_HLT], LOOPS);
-		assert_kernel_copies(r, 2 * LOOPS);
-		print_counts("loop", r);
+	struct counts_run r[COUNTS_POLICIES];
+	counts_run_both(r, foc_run(ROOF_EXITS_LOOP));
+	for (int i = 0; i < COUNTS_POLICIES; i++) {
+		counts_assert_guest_exits(&r[i]);
+		assert_kernel_copies(&r[i], 2 * COUNTS_RUN_LOOPS);
+		counts_run_print(&r[i], "loop", r[i].st.exits);
 	}
+	const struct roof_stats *tuned = &r[COUNTS_TUNED].st;
+	const struct roof_stats *genode = &r[COUNTS_GENODE].st;
 	/* 41 exits, and still only the run's one restore and one save: the
 	 * goal, tuned does no fxsave/fxrstor on io, mmio or hlt exits */
-	assert_int_equal(tuned.st.fpu_ops, TUNED_FPU_PER_RUN);
-	assert_int_equal(tuned.st.crossings, tuned.st.exits);
-	assert_int_equal(tuned.st.hops, 0);
-	assert_int_equal(genode.st.fpu_ops, GENODE_FPU_PER_EXIT * genode.st.exits);
-	assert_int_equal(genode.st.crossings, 3 * genode.st.exits);
-	assert_int_equal(genode.st.hops, genode.st.exits);
-	finish(&tuned);
-	finish(&genode);
+	assert_int_equal(tuned->fpu_ops, TUNED_FPU_PER_RUN);
+	assert_int_equal(tuned->crossings, tuned->exits);
+	assert_int_equal(tuned->hops, 0);
+	assert_int_equal(genode->fpu_ops, GENODE_FPU_PER_EXIT * genode->exits);
+	assert_int_equal(genode->crossings, 3 * genode->exits);
+	assert_int_equal(genode->hops, genode->exits);
+	counts_finish_both(r);
 }
 
 /* ---- registers travel both ways, both policies, both placements ------------- */
@@ -283,20 +124,20 @@ static void test_gpr_round_trip(void **state)
 	(void)state;
 	ROOF_NEED_KVM();
 	for (int i = 0; i < 4; i++) {
-		struct run r = {.policy = i & 1 ? "genode" : "tuned",
-				.sub = T_OUT,
-				.where = i & 2 ? ROOF_ON_EP : ROOF_INLINE,
-				.io_mask = ROOF_G_ACDB | ROOF_G_EBSD |
-					   ROOF_G_ESP | ROOF_G_R8_R15,
-				.write_regs = true, .check = true};
-		run_guest(&r);
+		struct counts_run r = foc_run(ROOF_EXITS_OUT);
+		r.policy = counts_policy[i & 1 ? COUNTS_GENODE : COUNTS_TUNED];
+		r.where = i & 2 ? ROOF_ON_EP : ROOF_INLINE;
+		r.io_mask = ROOF_G_ACDB | ROOF_G_EBSD | ROOF_G_ESP |
+			    ROOF_G_R8_R15;
+		r.write_regs = r.check = true;
+		counts_run_guest(&r);
 		assert_int_equal(r.checks, 1);
 		/* tuned handlers on the entrypoint hop there and back */
 		if (i == 2) {
 			assert_int_equal(r.st.hops, 3);
 			assert_int_equal(r.st.crossings, 3 * 3);
 		}
-		finish(&r);
+		counts_run_finish(&r);
 	}
 }
 
@@ -305,59 +146,41 @@ static void test_read_outside_mask(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	struct run r = {.policy = "tuned", .sub = T_OUT, .io_mask = 0,
-			.read_si = true};
-	run_guest(&r);
+	struct counts_run r = foc_run(ROOF_EXITS_OUT);
+	r.policy = "tuned";
+	r.io_mask = 0;
+	r.read_si = true;
+	counts_run_guest(&r);
 	assert_int_equal(r.st.exits, 3);
 	assert_int_equal(r.st.misses, 1);
 	assert_int_equal(r.st.crossings, 3); /* no kernel call for it */
 	assert_kernel_copies(&r, 0);
-	finish(&r);
+	counts_run_finish(&r);
 }
 
 static void test_fpu_on_request(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	struct run genode = {.policy = "genode", .sub = T_OUT,
-			     .io_mask = ROOF_MASK_DEFAULT, .read_fpu = true};
-	struct run tuned = {.policy = "tuned", .sub = T_OUT,
-			    .io_mask = ROOF_MASK_DEFAULT, .read_fpu = true};
-	run_guest(&genode);
-	run_guest(&tuned);
-	assert_true(genode.fpu_ok);
-	assert_true(tuned.fpu_ok);
-	assert_int_equal(genode.st.misses, 0);
-	assert_int_equal(genode.st.fpu_ops, 3 * GENODE_FPU_PER_EXIT);
+	struct counts_run r[COUNTS_POLICIES];
+	counts_run_fpu_on_request(r, foc_run(ROOF_EXITS_OUT));
+	assert_int_equal(r[COUNTS_GENODE].st.fpu_ops, 3 * GENODE_FPU_PER_EXIT);
 	/* tuned: the lazy read saves the registers once */
-	assert_int_equal(tuned.st.misses, 1);
-	assert_int_equal(tuned.st.fpu_ops, TUNED_FPU_PER_RUN + 1);
-	finish(&genode);
-	finish(&tuned);
+	assert_int_equal(r[COUNTS_TUNED].st.fpu_ops, TUNED_FPU_PER_RUN + 1);
+	counts_finish_both(r);
 }
 
 /* ---- pause: the vCPU IRQ ends the resume with exit reason 1 ------------------- */
-static void pause_spinning(struct run *r)
-{
-	start(r);
-	ROOF_OK_OR_FAIL(roof_vcpu_run(r->rig.cpu), roof_vcpu_error(r->rig.cpu));
-	usleep(20000); /* the guest loops on out 0x1f */
-	ROOF_OK_OR_FAIL(roof_vcpu_pause(r->rig.cpu), roof_vcpu_error(r->rig.cpu));
-	wait_done(r);
-	assert_int_equal(r->st.exits_by_reason[ROOF_EXIT_PAUSED], 1);
-	assert_true(r->st.exits_by_reason[ROOF_EXIT_IO] >= 3);
-}
-
 static void test_pause_costs(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	struct run tuned = {.policy = "tuned", .sub = T_OUT,
-			    .io_mask = ROOF_MASK_DEFAULT, .resume_on_done = true};
-	struct run genode = tuned;
+	struct counts_run tuned = foc_run(ROOF_EXITS_OUT);
+	struct counts_run genode = tuned;
+	tuned.policy = "tuned";
 	genode.policy = "genode";
-	pause_spinning(&tuned);
-	pause_spinning(&genode);
+	counts_run_pause_spinning(&tuned);
+	counts_run_pause_spinning(&genode);
 	/* one resume per exit; the pause adds the pauser's l4_irq_trigger
 	 * and the vCPU thread's l4_irq_receive (a kick that raced with a
 	 * plain exit may cost one more empty resume) */
@@ -366,8 +189,8 @@ static void test_pause_costs(void **state)
 	ios = genode.st.exits_by_reason[ROOF_EXIT_IO];
 	assert_in_range(genode.st.crossings, 3 * (ios + 1) + 2,
 			3 * (ios + 1) + 3);
-	finish(&tuned);
-	finish(&genode);
+	counts_run_finish(&tuned);
+	counts_run_finish(&genode);
 }
 
 /* A pause of a stopped vCPU: genode goes through the kernel (trigger,
@@ -376,24 +199,33 @@ static void test_pause_of_stopped_vcpu(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	for (int i = 0; i < 2; i++) {
-		struct run r = {.policy = i ? "genode" : "tuned", .sub = T_OUT,
-				.io_mask = ROOF_MASK_DEFAULT};
-		start(&r);
+	for (int i = 0; i < COUNTS_POLICIES; i++) {
+		struct counts_run r = foc_run(ROOF_EXITS_OUT);
+		r.policy = counts_policy[i];
+		counts_run_start(&r);
 		ROOF_OK_OR_FAIL(roof_vcpu_pause(r.rig.cpu), roof_vcpu_error(r.rig.cpu));
-		wait_done(&r);
+		counts_run_wait_done(&r);
 		assert_int_equal(r.st.exits, 1);
 		assert_int_equal(r.st.exits_by_reason[ROOF_EXIT_PAUSED], 1);
 		assert_int_equal(r.st.vmcs_reads + r.st.vmcs_writes, 0);
-		if (i) { /* trigger, resume, receive; hop; fpu around resume */
+		if (i == COUNTS_GENODE) { /* trigger, resume, receive; hop; fpu */
 			assert_int_equal(r.st.crossings, 3 + 2);
 			assert_int_equal(r.st.fpu_ops, GENODE_FPU_PER_EXIT);
 		} else {
 			assert_int_equal(r.st.crossings, 0);
 			assert_int_equal(r.st.fpu_ops, 0);
 		}
-		finish(&r);
+		counts_run_finish(&r);
 	}
+}
+
+/* Registered only to be refused: never runs. */
+static roof_action never_runs(roof_vcpu *cpu, roof_state *s, void *p)
+{
+	(void)cpu;
+	(void)s;
+	(void)p;
+	return ROOF_STOP;
 }
 
 /* ---- error paths --------------------------------------------------------------- */
@@ -414,7 +246,7 @@ static void test_policy_and_groups(void **state)
 	roof_vcpu *cpu;
 	ROOF_OK_OR_FAIL(roof_ep_create(vm, "ep", -1, &ep), roof_vm_error(vm));
 	ROOF_OK_OR_FAIL(roof_vcpu_create(vm, ep, &cpu), roof_vm_error(vm));
-	assert_int_equal(roof_vcpu_on_exit(cpu, ROOF_EXIT_HLT, on_hlt, NULL,
+	assert_int_equal(roof_vcpu_on_exit(cpu, ROOF_EXIT_HLT, never_runs, NULL,
 					   ROOF_G_EIP | ROOF_G_TSC_AUX,
 					   ROOF_INLINE),
 			 ROOF_ENOSYS);
@@ -427,10 +259,11 @@ static void test_nmi_window_is_refused(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	for (int i = 0; i < 2; i++) {
-		struct run r = {.policy = i ? "genode" : "tuned", .sub = T_HLT,
-				.io_mask = ROOF_MASK_DEFAULT, .nmi_window = true};
-		run_guest(&r);
+	for (int i = 0; i < COUNTS_POLICIES; i++) {
+		struct counts_run r = foc_run(ROOF_EXITS_HLT);
+		r.policy = counts_policy[i];
+		r.nmi_window = true;
+		counts_run_guest(&r);
 		/* the request reaches the model kernel as the NMI-window
 		 * control; the hardware cannot: a BACKEND_ERROR names it */
 		assert_int_equal(r.st.exits_by_reason[ROOF_EXIT_BACKEND_ERROR], 1);
@@ -438,7 +271,7 @@ static void test_nmi_window_is_refused(void **state)
 			fail_msg("error text does not name the request: %s",
 				 r.error);
 		r.error[0] = 0;
-		finish(&r);
+		counts_run_finish(&r);
 	}
 }
 
