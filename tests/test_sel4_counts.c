@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model_rig.h"
+#include "counts_run.h"
 #include "../kernels/sel4/client/sel4_client.h"
 
 /* api64 subtests */
@@ -235,9 +235,8 @@ static void test_hlt_loop(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	const char *policies[2] = {"tuned", "genode"};
-	for (int p = 0; p < 2; p++) {
-		struct run r = {.guest = "api64", .policy = policies[p],
+	for (int p = 0; p < COUNTS_POLICIES; p++) {
+		struct run r = {.guest = "api64", .policy = counts_policy[p],
 				.sub = A_HLT_LOOP, .where = ROOF_INLINE,
 				.stop_after = 1};
 		open_run(&r);
@@ -253,8 +252,8 @@ static void test_hlt_loop(void **state)
 		double per_exit = (double)(st.vmcs_reads + st.vmcs_writes) / 100;
 		print_message("sel4 hlt loop %s: %.2f VMCS calls per exit (hlt "
 			      "with the default mask and ip advanced, then an "
-			      "out)\n", policies[p], per_exit);
-		if (p == 0) /* tuned: out 2, hlt 0 (MRs or implied by the exit) */
+			      "out)\n", counts_policy[p], per_exit);
+		if (p == COUNTS_TUNED) /* out 2, hlt 0 (MRs or implied by the exit) */
 			assert_true(per_exit == 1.0);
 		else /* genode: 54 reads and the RIP write, each exit */
 			assert_true(per_exit == 55.0);
@@ -317,12 +316,11 @@ static void test_every_exit_both_policies(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	const char *policies[2] = {"tuned", "genode"};
-	for (int p = 0; p < 2; p++)
+	for (int p = 0; p < COUNTS_POLICIES; p++)
 		for (int w = 0; w < 2; w++)
 			for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
 				struct run r = {.guest = "exits64",
-						.policy = policies[p],
+						.policy = counts_policy[p],
 						.sub = kinds[k].sub,
 						.where = w ? ROOF_ON_EP : ROOF_INLINE,
 						.io_mask = ROOF_G_ACDB | ROOF_G_EBSD |
@@ -337,7 +335,8 @@ static void test_every_exit_both_policies(void **state)
 				    r.exits != kinds[k].exits)
 					fail_msg("sel4 %s %s subtest %llu: %u checks, "
 						 "%u exits (want %u): %s",
-						 policies[p], w ? "on ep" : "inline",
+						 counts_policy[p],
+						 w ? "on ep" : "inline",
 						 (unsigned long long)kinds[k].sub,
 						 r.checks, r.exits, kinds[k].exits,
 						 r.mismatch);
@@ -350,11 +349,10 @@ static void test_mixed_loop_figures(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	const char *policies[2] = {"tuned", "genode"};
-	double vmcs[2];
-	uint64_t total[2];
-	for (int p = 0; p < 2; p++) {
-		struct run r = {.guest = "exits64", .policy = policies[p],
+	double vmcs[COUNTS_POLICIES];
+	uint64_t total[COUNTS_POLICIES];
+	for (int p = 0; p < COUNTS_POLICIES; p++) {
+		struct run r = {.guest = "exits64", .policy = counts_policy[p],
 				.sub = T_LOOP, .where = ROOF_INLINE};
 		memcpy(r.expect, roof_test_patterns, sizeof r.expect);
 		open_run(&r);
@@ -369,7 +367,7 @@ static void test_mixed_loop_figures(void **state)
 		vmcs[p] = (double)total[p] / 1000.0;
 		print_message("sel4 mixed loop %s: %.2f VMCS calls, %.2f crossings, "
 			      "%.2f hops, %.0f bytes per iteration (4 exits)\n",
-			      policies[p], vmcs[p], (double)st.crossings / 1000.0,
+			      counts_policy[p], vmcs[p], (double)st.crossings / 1000.0,
 			      (double)st.hops / 1000.0, (double)st.bytes / 1000.0);
 	}
 	/* tuned per iteration: out 2 (efer, cs.ar), mmio write 4 (cr0 cr4
@@ -378,9 +376,9 @@ static void test_mixed_loop_figures(void **state)
 	 * WriteRegisters, not a VMCS call), hlt 0; then the final out (2)
 	 * and, once, the entry info the first entry after STARTUP sends (the
 	 * primary controls were read at STARTUP for its inj_info) */
-	assert_int_equal(total[0], 12 * 1000 + 2 + 1);
+	assert_int_equal(total[COUNTS_TUNED], 12 * 1000 + 2 + 1);
 	/* genode: 54 reads and the RIP write per exit, the masks once */
-	assert_int_equal(total[1], 4001 * 55 + 2);
+	assert_int_equal(total[COUNTS_GENODE], 4001 * 55 + 2);
 }
 
 /* ---- the cache across a pause of a stopped vCPU --------------------------------- */
@@ -403,9 +401,8 @@ static void test_pause_of_stopped_vcpu_keeps_cache(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	const char *policies[2] = {"tuned", "genode"};
-	for (int p = 0; p < 2; p++) {
-		struct run r = {.guest = "api64", .policy = policies[p],
+	for (int p = 0; p < COUNTS_POLICIES; p++) {
+		struct run r = {.guest = "api64", .policy = counts_policy[p],
 				.sub = A_TICK_LOOP, .where = ROOF_INLINE,
 				.stop_after = 1};
 		struct paused q = {0};
@@ -433,9 +430,9 @@ static void test_pause_of_stopped_vcpu_keeps_cache(void **state)
 		uint64_t first = q.after[0].vmcs_reads;
 		uint64_t second = q.after[1].vmcs_reads - q.after[0].vmcs_reads;
 		print_message("sel4 %s: PAUSED of a stopped vCPU (mask ALL): %llu "
-			      "ReadVMCS, the next one %llu\n", policies[p],
+			      "ReadVMCS, the next one %llu\n", counts_policy[p],
 			      (unsigned long long)first, (unsigned long long)second);
-		if (p == 0) {
+		if (p == COUNTS_TUNED) {
 			/* tuned: the guest did not run since the io exit; what
 			 * that exit and the first pause read stays valid */
 			assert_true(second == 0);
@@ -496,9 +493,8 @@ static void test_stale_mrs_after_immediate_notification(void **state)
 {
 	(void)state;
 	ROOF_NEED_KVM();
-	const char *policies[2] = {"tuned", "genode"};
-	for (int p = 0; p < 2; p++) {
-		struct run r = {.guest = "exits64", .policy = policies[p],
+	for (int p = 0; p < COUNTS_POLICIES; p++) {
+		struct run r = {.guest = "exits64", .policy = counts_policy[p],
 				.sub = T_OUT};
 		struct stale q = {.r = &r};
 		memcpy(r.expect, roof_test_patterns, sizeof r.expect);
@@ -519,7 +515,7 @@ static void test_stale_mrs_after_immediate_notification(void **state)
 		assert_int_equal(r.checks, 1);
 		print_message("sel4 %s: rbx written before a pause of the stopped "
 			      "vCPU: MR11 holds 0x%llx, the client 0x%llx; at the "
-			      "guest: %s\n", policies[p],
+			      "guest: %s\n", counts_policy[p],
 			      (unsigned long long)q.bx_in_mr,
 			      (unsigned long long)q.bx_at_pause,
 			      r.mismatch[0] ? r.mismatch : "unchanged");
